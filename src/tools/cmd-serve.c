@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd-serve.c -- 'imagegate serve': run the gateway until SIGINT or SIGTERM. */
+#include "tools/tool.h"
+#include "core/config.h"
+#include "server/server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+static const struct option opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {NULL, 0, NULL, 0}};
+
+static int
+cmd_serve_exec(int argc, char **argv)
+{
+    const char *config_path = NULL, *listen = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:l:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen = optarg; break;
+        default: return tool_usage_error(&tool_cmd_serve, "bad option");
+        }
+    }
+    if (optind < argc)
+        return tool_usage_error(&tool_cmd_serve, "unexpected argument '%s'", argv[optind]);
+
+    struct ig_error err = {0};
+    struct ig_config_diags diags = {0};
+    struct ig_config *cfg = config_path ? ig_config_load_file(config_path, &diags, &err)
+                                        : ig_config_load_default(&diags, &err);
+    if (!cfg) {
+        for (size_t i = 0; i < diags.n; i++)
+            fprintf(stderr, "%s:%d:%d: %s\n", config_path ? config_path : "<embedded>",
+                    diags.items[i].line, diags.items[i].col, diags.items[i].message);
+        ig_config_diags_free(&diags);
+        return tool_report_error(&tool_cmd_serve, &err, 0);
+    }
+    ig_config_diags_free(&diags);
+
+    /* Block the signals before the server's threads start, so that they
+     * inherit the mask and only this thread receives them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct srv *s = srv_start(cfg, listen, &err);
+    if (!s) {
+        ig_config_free(cfg);
+        return tool_report_error(&tool_cmd_serve, &err, 0);
+    }
+    printf("imagegate: listening on http://%s (config %s)\n", srv_address(s), cfg->source);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "imagegate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    srv_stop(s);
+    ig_config_free(cfg);
+    return TOOL_OK;
+}
+
+const struct tool_cmd tool_cmd_serve = {
+    .name = "serve",
+    .summary = "run the HTTP gateway",
+    .usage = "usage: imagegate serve [--config FILE] [--listen HOST:PORT]\n"
+             "\n"
+             "Runs the gateway until SIGINT or SIGTERM. Without --config it runs the\n"
+             "embedded default config ('imagegate config show' prints it). It prints\n"
+             "the address it listens on; port 0 picks a free port.\n"
+             "\n"
+             "  -c, --config FILE       YAML config (see docs/config.md)\n"
+             "  -l, --listen HOST:PORT  override server.listen\n",
+    .exec = cmd_serve_exec,
+};
