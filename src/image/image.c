@@ -25,9 +25,22 @@
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_failed;
 
+/* Library code never prints: libvips's warnings (a truncated tile, say)
+ * are dropped here, and its errors reach callers through struct ig_error. */
+static void
+drop_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+    (void)domain;
+    (void)level;
+    (void)message;
+    (void)data;
+}
+
 static void
 init_vips(void)
 {
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
+                      drop_log, NULL);
     if (VIPS_INIT("imagegate") != 0) {
         init_failed = 1;
         return;
@@ -66,15 +79,16 @@ vips_fail(struct ig_error *err, int status, const char *code, const char *what)
 
 static const struct {
     enum img_format fmt;
-    const char *name, *mime, *loader;
+    const char *name, *mime;
+    const char *loader;   /* prefix of libvips's loader type name */
 } formats[] = {
-    {IMG_FMT_PNG, "png", "image/png", "pngload"},
-    {IMG_FMT_JPEG, "jpeg", "image/jpeg", "jpegload"},
-    {IMG_FMT_WEBP, "webp", "image/webp", "webpload"},
-    {IMG_FMT_GIF, "gif", "image/gif", "gifload"},
-    {IMG_FMT_TIFF, "tiff", "image/tiff", "tiffload"},
-    {IMG_FMT_HEIF, "heif", "image/heif", "heifload"},
-    {IMG_FMT_JXL, "jxl", "image/jxl", "jxlload"},
+    {IMG_FMT_PNG, "png", "image/png", "VipsForeignLoadPng"},
+    {IMG_FMT_JPEG, "jpeg", "image/jpeg", "VipsForeignLoadJpeg"},
+    {IMG_FMT_WEBP, "webp", "image/webp", "VipsForeignLoadWebp"},
+    {IMG_FMT_GIF, "gif", "image/gif", "VipsForeignLoadGif"},
+    {IMG_FMT_TIFF, "tiff", "image/tiff", "VipsForeignLoadTiff"},
+    {IMG_FMT_HEIF, "heif", "image/heif", "VipsForeignLoadHeif"},
+    {IMG_FMT_JXL, "jxl", "image/jxl", "VipsForeignLoadJxl"},
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
 
@@ -607,8 +621,11 @@ img_encode(const struct img *im, enum img_format fmt, int quality, const char *p
         rc = vips_pngsave_buffer(src, &data, &len, "compression", 6, NULL);
         break;
     case IMG_FMT_JPEG:
-        rc = vips_flatten(src, &flat, "background", vips_array_double_newv(3, 255.0, 255.0, 255.0),
-                          NULL);
+    {
+        VipsArrayDouble *white = vips_array_double_newv(3, 255.0, 255.0, 255.0);
+        rc = vips_flatten(src, &flat, "background", white, NULL);
+        vips_area_unref(VIPS_AREA(white));
+    }
         if (rc == 0) {
             if (xmp)
                 vips_image_set_blob_copy(flat, "xmp-data", xmp, strlen(xmp));
