@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* store.h -- durable state of the gateway: jobs, attempts, the ledger,
+ * idempotency keys, and content-addressed output blobs.
+ *
+ * The default store is one SQLite database in WAL mode under the data
+ * directory, with blobs as files named by their SHA-256. Every state change
+ * is committed before the caller acknowledges it, so a process killed at
+ * any point loses no accepted job and no ledger row. The store knows no
+ * business rules: it stores what the router decides, and makes the one
+ * decision that must be atomic with the write (a budget reservation that
+ * would pass a ceiling is refused inside the same transaction). */
+#ifndef IG_STORE_STORE_H
+#define IG_STORE_STORE_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+struct store;
+
+enum store_state {
+    STORE_QUEUED = 0,
+    STORE_RUNNING,
+    STORE_SUCCEEDED,
+    STORE_FAILED,
+    STORE_CANCELLED
+};
+const char *store_state_name(enum store_state s);
+int store_state_terminal(enum store_state s);
+
+struct store_job {
+    char  id[40];
+    char  tenant[64];
+    char  cls[32];              /* job class name */
+    enum store_state state;
+    char *request;              /* JSON, as accepted */
+    char *result;               /* JSON: outputs, provenance, scores; NULL until done */
+    char *error;                /* JSON error object when failed */
+    char *vendor;               /* JSON the adapter saved to resume an async vendor job */
+    int   attempts;
+    long  created_ms, updated_ms;
+};
+void store_job_clear(struct store_job *j);   /* frees the strings */
+
+/* Opens (creating and migrating) the store under dir. */
+struct store *store_open(const char *dir, struct ig_error *err);
+void store_close(struct store *s);
+
+/* Creates a job. With an idempotency key: if the tenant used the key before,
+ * returns 1 and copies the earlier job's id into job->id (no new job); if
+ * the earlier request differed (request_hash), fails with
+ * idempotency_conflict. Returns 0 when created. */
+int store_job_create(struct store *s, struct store_job *job, const char *idem_key,
+                     const char *request_hash, struct ig_error *err);
+/* Reads a job; with tenant set, a job of another tenant is not_found. */
+int store_job_get(struct store *s, const char *id, const char *tenant, struct store_job *out,
+                  struct ig_error *err);
+/* Moves a job on. A terminal job never moves again (returns 1, unchanged). */
+int store_job_update(struct store *s, const char *id, enum store_state state, const char *result,
+                     const char *error, struct ig_error *err);
+int store_job_set_vendor(struct store *s, const char *id, const char *vendor_json,
+                         struct ig_error *err);
+/* Calls fn for each job that is queued or running (crash recovery). fn runs
+ * under the store's lock and must not call back into the store. */
+int store_jobs_unfinished(struct store *s, void (*fn)(const struct store_job *, void *), void *ud,
+                          struct ig_error *err);
+
+int store_attempt_add(struct store *s, const char *job_id, int n, const char *backend,
+                      const char *outcome, const char *detail_json, struct ig_error *err);
+
+/* Ledger: reserve before dispatch; commit the actual cost, or release. A
+ * reservation that would take the tenant's spend (committed plus reserved)
+ * for the day or month past its ceiling (0 = none) fails budget_exceeded. */
+int store_budget_reserve(struct store *s, const char *tenant, const char *job_id, int attempt,
+                         double usd, double daily_cap, double monthly_cap, long now_ms,
+                         long long *reservation, struct ig_error *err);
+int store_budget_commit(struct store *s, long long reservation, double usd, struct ig_error *err);
+int store_budget_release(struct store *s, long long reservation, struct ig_error *err);
+/* Committed plus reserved spend since since_ms. */
+int store_budget_spent(struct store *s, const char *tenant, long since_ms, double *usd,
+                       struct ig_error *err);
+
+/* Blobs, named by the lowercase hex SHA-256 of their bytes. */
+int store_blob_put(struct store *s, const void *data, size_t len, char hex[65],
+                   struct ig_error *err);
+int store_blob_get(struct store *s, const char *hex, struct ig_buf *out, struct ig_error *err);
+
+/* A fresh random job id ("job_" + 26 base32 characters). */
+int store_new_id(char out[40], const char *prefix);
+
+#endif

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* test_store_sqlite.c -- the job store: jobs and their states, idempotency,
+ * tenant isolation, budget ceilings under concurrency, blobs, and durability
+ * across a SIGKILL. */
+#include "testutil.h"
+#include "core/alloc.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static int
+setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/igstore-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *
+open_store(void)
+{
+    struct ig_error err = {0};
+    struct store *s = store_open(dir, &err);
+    if (!s)
+        fail_msg("store_open: %s", err.message);
+    return s;
+}
+
+static void
+new_job(struct store_job *j, const char *tenant)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
+    snprintf(j->cls, sizeof j->cls, "generate");
+    j->request = "{\"prompt\":\"a red fox\"}";
+}
+
+static void
+test_job_lifecycle(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    struct store_job j;
+    new_job(&j, "acme");
+    assert_int_equal(store_job_create(s, &j, NULL, NULL, &err), 0);
+    assert_int_equal(strncmp(j.id, "job_", 4), 0);
+    assert_int_equal(store_attempt_add(s, j.id, 1, "openai", "upstream_error", "{}", &err), 0);
+    assert_int_equal(store_attempt_add(s, j.id, 2, "gemini", "ok", "{}", &err), 0);
+    assert_int_equal(store_job_update(s, j.id, STORE_RUNNING, NULL, NULL, &err), 0);
+    assert_int_equal(store_job_update(s, j.id, STORE_SUCCEEDED, "{\"ok\":1}", NULL, &err), 0);
+    /* Terminal stays terminal. */
+    assert_int_equal(store_job_update(s, j.id, STORE_FAILED, NULL, "{}", &err), 1);
+    struct store_job got;
+    assert_int_equal(store_job_get(s, j.id, "acme", &got, &err), 0);
+    assert_int_equal(got.state, STORE_SUCCEEDED);
+    assert_string_equal(got.result, "{\"ok\":1}");
+    assert_string_equal(got.request, "{\"prompt\":\"a red fox\"}");
+    assert_null(got.error);
+    assert_int_equal(got.attempts, 2);
+    store_job_clear(&got);
+    /* Another tenant cannot see it, and cannot tell it exists. */
+    assert_int_equal(store_job_get(s, j.id, "evil", &got, &err), -1);
+    assert_string_equal(err.code, "not_found");
+    assert_int_equal(store_job_get(s, "job_nope", NULL, &got, &err), -1);
+    assert_string_equal(err.code, "not_found");
+    store_close(s);
+}
+
+static void
+test_idempotency(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    struct store_job a, b, c, d;
+    new_job(&a, "acme");
+    new_job(&b, "acme");
+    new_job(&c, "acme");
+    new_job(&d, "other");
+    assert_int_equal(store_job_create(s, &a, "key-1", "h1", &err), 0);
+    assert_int_equal(store_job_create(s, &b, "key-1", "h1", &err), 1);
+    assert_string_equal(a.id, b.id);
+    assert_int_equal(store_job_create(s, &c, "key-1", "h2", &err), -1);
+    assert_string_equal(err.code, "idempotency_conflict");
+    /* Keys are per tenant. */
+    assert_int_equal(store_job_create(s, &d, "key-1", "h1", &err), 0);
+    assert_string_not_equal(a.id, d.id);
+    store_close(s);
+}
+
+struct spender {
+    struct store *s;
+    int ok, refused, broken;   /* cmocka cannot assert off the main thread */
+};
+
+static void *
+spend(void *arg)
+{
+    struct spender *sp = arg;
+    for (int i = 0; i < 8; i++) {
+        struct ig_error err = {0};
+        long long r;
+        if (store_budget_reserve(sp->s, "tight", "job", i, 0.04, 1.00, 0, 1700000000000L, &r,
+                                 &err) == 0) {
+            sp->ok++;
+            /* Half the attempts cost less than reserved, half nothing. */
+            if (store_budget_commit(sp->s, r, i % 2 ? 0.03 : 0.04, &err) != 0)
+                sp->broken++;
+        } else if (strcmp(err.code, "budget_exceeded") == 0) {
+            sp->refused++;
+        } else {
+            sp->broken++;
+        }
+    }
+    return NULL;
+}
+
+/* 32 threads race to spend 8 x $0.04 each against a $1.00 daily ceiling. */
+static void
+test_budget_ceiling_under_concurrency(void **state)
+{
+    struct store *s = open_store();
+    enum { N = 32 };
+    pthread_t th[N];
+    struct spender sp[N];
+    for (int i = 0; i < N; i++) {
+        sp[i] = (struct spender){.s = s};
+        assert_int_equal(pthread_create(&th[i], NULL, spend, &sp[i]), 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += sp[i].ok;
+        refused += sp[i].refused;
+        assert_int_equal(sp[i].broken, 0);
+    }
+    double spent = 0;
+    struct ig_error err = {0};
+    assert_int_equal(store_budget_spent(s, "tight", 0, &spent, &err), 0);
+    assert_true(spent <= 1.00 + 1e-9);
+    assert_int_equal(ok + refused, N * 8);
+    assert_true(refused > 0);
+    assert_true(ok >= 25);   /* $1.00 / $0.04 reservations; commits below it free room */
+    store_close(s);
+}
+
+static void
+test_budget_release_and_double_settle(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    long long r;
+    assert_int_equal(store_budget_reserve(s, "rel", "j", 1, 5.0, 5.0, 0, 1700000000000L, &r, &err), 0);
+    long long r2;
+    assert_int_equal(store_budget_reserve(s, "rel", "j", 2, 0.01, 5.0, 0, 1700000000000L, &r2, &err), -1);
+    assert_int_equal(store_budget_release(s, r, &err), 0);
+    assert_int_equal(store_budget_release(s, r, &err), -1);
+    assert_string_equal(err.code, "reservation_settled");
+    assert_int_equal(store_budget_reserve(s, "rel", "j", 2, 5.0, 5.0, 0, 1700000000000L, &r2, &err), 0);
+    /* Monthly ceilings hold across days. */
+    long long r3;
+    assert_int_equal(store_budget_reserve(s, "mon", "j", 1, 3, 0, 5, 1700000000000L, &r3, &err), 0);
+    assert_int_equal(store_budget_reserve(s, "mon", "j", 1, 3, 0, 5, 1700000000000L + 86400000L * 2,
+                                          &r3, &err), -1);
+    assert_non_null(strstr(err.message, "monthly"));
+    store_close(s);
+}
+
+static void
+test_blobs(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    char hex[65], hex2[65];
+    assert_int_equal(store_blob_put(s, "abc", 3, hex, &err), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(store_blob_put(s, "abc", 3, hex2, &err), 0);
+    assert_string_equal(hex, hex2);
+    struct ig_buf b = {0};
+    assert_int_equal(store_blob_get(s, hex, &b, &err), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "abc", 3);
+    ig_buf_reset(&b);
+    assert_int_equal(store_blob_get(s, "../../etc/passwd", &b, &err), -1);
+    assert_string_equal(err.code, "not_found");
+    assert_int_equal(store_blob_get(s, "00000000000000000000000000000000000000000000000000000000000000ff",
+                                    &b, &err), -1);
+    ig_buf_free(&b);
+    store_close(s);
+}
+
+/* A child acknowledges each job on a pipe after store_job_create returns,
+ * and is killed with SIGKILL mid-stream. Every acknowledged job must be in
+ * the store when it is opened again. */
+static void
+test_durable_across_sigkill(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct ig_error err = {0};
+        struct store *s = store_open(dir, &err);
+        if (!s)
+            _exit(3);
+        for (int i = 0;; i++) {
+            struct store_job j;
+            new_job(&j, "crash");
+            if (store_job_create(s, &j, NULL, NULL, &err) != 0)
+                _exit(4);
+            char line[64];
+            int n = snprintf(line, sizeof line, "%s\n", j.id);
+            if (write(fds[1], line, (size_t)n) != n)
+                _exit(5);
+        }
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    char ids[200][40];
+    int n = 0;
+    while (n < 200 && fgets(ids[n], sizeof ids[n], in)) {
+        ids[n][strcspn(ids[n], "\n")] = '\0';
+        n++;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    fclose(in);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(n, 200);
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    for (int i = 0; i < n; i++) {
+        struct store_job got;
+        if (store_job_get(s, ids[i], "crash", &got, &err) != 0)
+            fail_msg("acknowledged job %s lost: %s", ids[i], err.message);
+        assert_int_equal(got.state, STORE_QUEUED);
+        store_job_clear(&got);
+    }
+    store_close(s);
+}
+
+static int unfinished;
+
+static void
+count_unfinished(const struct store_job *j, void *ud)
+{
+    (void)ud;
+    assert_true(j->state == STORE_QUEUED || j->state == STORE_RUNNING);
+    unfinished++;
+}
+
+static void
+test_unfinished_listing(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    unfinished = 0;
+    assert_int_equal(store_jobs_unfinished(s, count_unfinished, NULL, &err), 0);
+    int before = unfinished;
+    struct store_job j;
+    new_job(&j, "u");
+    assert_int_equal(store_job_create(s, &j, NULL, NULL, &err), 0);
+    assert_int_equal(store_job_set_vendor(s, j.id, "{\"vendor_id\":\"abc\"}", &err), 0);
+    unfinished = 0;
+    store_jobs_unfinished(s, count_unfinished, NULL, &err);
+    assert_int_equal(unfinished, before + 1);
+    store_job_update(s, j.id, STORE_CANCELLED, NULL, NULL, &err);
+    unfinished = 0;
+    store_jobs_unfinished(s, count_unfinished, NULL, &err);
+    assert_int_equal(unfinished, before);
+    store_close(s);
+}
+
+static void
+test_bad_directory(void **state)
+{
+    struct ig_error err = {0};
+    assert_null(store_open("/proc/imagegate-cannot-be-here", &err));
+    assert_string_equal(err.code, "store_path");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_job_lifecycle),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_budget_ceiling_under_concurrency),
+        cmocka_unit_test(test_budget_release_and_double_settle),
+        cmocka_unit_test(test_blobs),
+        cmocka_unit_test(test_durable_across_sigkill),
+        cmocka_unit_test(test_unfinished_listing),
+        cmocka_unit_test(test_bad_directory),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
