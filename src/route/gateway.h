@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* gateway.h -- the job engine: a job moves down its ladder, rung by rung.
+ *
+ * Per rung: circuit breaker, budget reservation, rate and concurrency
+ * admission, prompt rendering, the adapter call, decoding under the limits,
+ * the validation gate; on failure the attempt is recorded and the job
+ * retries (transport errors, with backoff), re-seeds (validation failures)
+ * or moves to the next rung. Every state change is written to the store
+ * before it is acted on, so a process killed at any point resumes its jobs:
+ * an async vendor job by its saved vendor id, never resubmitted.
+ *
+ * How an adapter talks, how a prompt is rendered and how an output is judged
+ * are plugged in (struct route_executor, struct route_hooks): the engine
+ * knows none of them, and tests drive it with their own. */
+#ifndef IG_ROUTE_GATEWAY_H
+#define IG_ROUTE_GATEWAY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "image/image.h"
+#include "store/store.h"
+
+#define ROUTE_MAX_IMAGES 8
+
+/* One call to one backend, as the adapter receives it. */
+struct route_attempt {
+    const struct ig_backend_cfg *backend;
+    enum ig_class cls;
+    const char *job_id;
+    int attempt;                  /* 1-based across the job */
+    const char *prompt;           /* rendered for the backend's grammar */
+    const char *negative_prompt;
+    int width, height;            /* snapped to the contract; 0 = default */
+    int n, scale;
+    long long seed;
+    int has_seed;
+    const char *quality;
+    const char *output_format;
+    const json_t *params;         /* backend-specific parameters the renderer chose */
+    const void *input;  size_t input_len;   /* encoded input image, untouched */
+    const void *mask;   size_t mask_len;
+    long deadline_ms;             /* route_now_ms() clock */
+    const char *vendor_resume;    /* JSON the adapter saved before a crash */
+    /* The adapter calls this with the JSON it needs to resume an async
+     * vendor job (its id, polling URL); the engine stores it durably. */
+    void (*save_vendor)(void *cookie, const char *json);
+    void *cookie;
+};
+
+struct route_image {
+    void  *data;                  /* ig_malloc'd, vendor bytes untouched */
+    size_t len;
+    char   mime[32];
+};
+
+/* What came back. Error codes are the adapter taxonomy: auth, quota,
+ * rate_limited, moderated, invalid_request, upstream_error, timeout,
+ * malformed_response. */
+struct route_outcome {
+    int ok;
+    struct ig_error err;
+    long retry_after_ms;          /* -1: none */
+    int vendor_charged;           /* the vendor billed this attempt */
+    double cost_usd;              /* what it billed, when it said; -1 unknown */
+    struct route_image images[ROUTE_MAX_IMAGES];
+    int n_images;
+    char *provenance;             /* adapter's provenance JSON object, ig_malloc'd */
+};
+void route_outcome_clear(struct route_outcome *o);
+
+typedef void (*route_done_fn)(void *cookie, struct route_outcome *o);
+
+struct route_executor {
+    void *ud;
+    /* Starts an attempt and returns at once; calls done exactly once, from
+     * any thread, with an outcome whose contents the engine then owns.
+     * Returns -1 (with err) only when the attempt could not be started. */
+    int (*start)(void *ud, const struct route_attempt *a, route_done_fn done, void *cookie,
+                 struct ig_error *err);
+};
+
+/* The rendering of a job's prompt for one backend. */
+struct route_render {
+    char *prompt, *negative_prompt;    /* ig_malloc'd */
+    int width, height;
+    long long seed;
+    int has_seed;
+    json_t *params;                    /* owned reference, may be NULL */
+    json_t *notes;                     /* array of {"kind","message"}, owned, may be NULL */
+};
+
+struct route_hooks {
+    void *ud;
+    /* Renders request (the job's JSON) for backend b. NULL: the raw prompt
+     * and size pass through. */
+    int (*render)(void *ud, const struct ig_backend_cfg *b, const json_t *request,
+                  struct route_render *out, struct ig_error *err);
+    /* Judges a decoded output. Sets *report (a JSON object with the checks,
+     * owned by the engine) and *pass. NULL: every decodable output passes. */
+    int (*validate)(void *ud, const struct ig_config *cfg, enum ig_class cls,
+                    const json_t *request, const struct img *output, const struct img *input,
+                    const struct img *mask, json_t **report, int *pass, struct ig_error *err);
+};
+
+struct route_gateway;
+
+struct route_gateway *route_gateway_new(const struct ig_config *cfg, struct store *st,
+                                        struct ig_metrics *metrics,
+                                        const struct route_executor *exec,
+                                        const struct route_hooks *hooks, int threads,
+                                        struct ig_error *err);
+/* Stop the executor first: an adapter must not complete into a freed gateway. */
+void route_gateway_free(struct route_gateway *gw);
+
+/* Accepts a job: validates the request, stores it, and starts it. request is
+ * the normalised job JSON (see docs/api.md); input images are referenced by
+ * blob id. Returns 0 (new job), 1 (an earlier job with the same
+ * Idempotency-Key: nothing new runs), or -1 with err. */
+int route_gateway_submit(struct route_gateway *gw, const char *tenant, const json_t *request,
+                         const char *idem_key, char job_id[40], struct ig_error *err);
+/* Waits until the job is terminal or timeout_ms passes; 1 when terminal. */
+int route_gateway_wait(struct route_gateway *gw, const char *job_id, long timeout_ms);
+int route_gateway_cancel(struct route_gateway *gw, const char *job_id, const char *tenant,
+                         struct ig_error *err);
+/* Resumes every job the store has as queued or running (after a restart). */
+int route_gateway_recover(struct route_gateway *gw, struct ig_error *err);
+/* Jobs currently in memory (running or waiting). */
+int route_gateway_active(struct route_gateway *gw);
+
+/* The job-class field of a request, validated; the server uses it too. */
+int route_request_class(const json_t *request, enum ig_class *cls, struct ig_error *err);
+
+#endif
