@@ -38,6 +38,8 @@ struct route_gateway {
     int n_active;
     uint64_t rng;
 
+    void (*listener)(void *ud, const char *job_id);
+    void *listener_ud;
     struct ig_metric *m_jobs, *m_attempts, *m_latency, *m_validation, *m_fallbacks, *m_cost,
         *m_breaker, *m_active;
 };
@@ -270,6 +272,8 @@ job_finish(struct job *j, enum store_state state, json_t *result, const struct i
            json_pack("{s:s,s:s,s:s,s:i,s:s?}", "job_id", j->id, "tenant", j->tenant_name,
                      "state", store_state_name(state), "attempts", j->attempt_no, "error",
                      e ? e->code : NULL));
+    if (gw->listener)
+        gw->listener(gw->listener_ud, j->id);
     active_remove(gw, j);
     job_free(j);
 }
@@ -908,10 +912,20 @@ route_gateway_cancel(struct route_gateway *gw, const char *job_id, const char *t
      * settled (and charged if the vendor charged) when it returns. */
     if (store_job_update(gw->store, job_id, STORE_CANCELLED, NULL, NULL, err) < 0)
         return -1;
+    if (gw->listener)
+        gw->listener(gw->listener_ud, job_id);
     pthread_mutex_lock(&gw->mu);
     pthread_cond_broadcast(&gw->done_cv);
     pthread_mutex_unlock(&gw->mu);
     return 0;
+}
+
+void
+route_gateway_set_listener(struct route_gateway *gw, void (*fn)(void *ud, const char *job_id),
+                           void *ud)
+{
+    gw->listener = fn;
+    gw->listener_ud = ud;
 }
 
 struct recover_ctx {

@@ -127,6 +127,10 @@ int route_gateway_cancel(struct route_gateway *gw, const char *job_id, const cha
                          struct ig_error *err);
 /* Resumes every job the store has as queued or running (after a restart). */
 int route_gateway_recover(struct route_gateway *gw, struct ig_error *err);
+/* Called with a job's id each time one reaches a terminal state (from a
+ * worker thread; it must not block). */
+void route_gateway_set_listener(struct route_gateway *gw, void (*fn)(void *ud, const char *job_id),
+                                void *ud);
 /* Jobs currently in memory (running or waiting). */
 int route_gateway_active(struct route_gateway *gw);
 

@@ -2,6 +2,7 @@
 /* cmd-serve.c -- 'imagegate serve': run the gateway until SIGINT or SIGTERM. */
 #include "tools/tool.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "server/server.h"
 
 #include <getopt.h>
@@ -51,8 +52,11 @@ cmd_serve_exec(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct srv *s = srv_start(cfg, listen, &err);
+    struct ig_metrics *metrics = ig_metrics_new();
+    struct srv_deps deps = {.metrics = metrics};
+    struct srv *s = metrics ? srv_start(cfg, &deps, listen, &err) : NULL;
     if (!s) {
+        ig_metrics_free(metrics);
         ig_config_free(cfg);
         return tool_report_error(&tool_cmd_serve, &err, 0);
     }
@@ -62,6 +66,7 @@ cmd_serve_exec(int argc, char **argv)
     sigwait(&set, &sig);
     fprintf(stderr, "imagegate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv_stop(s);
+    ig_metrics_free(metrics);
     ig_config_free(cfg);
     return TOOL_OK;
 }

@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "server/server.h"
 
 #include <curl/curl.h>
@@ -41,7 +42,9 @@ test_healthz_and_errors(void **state)
     struct ig_error err = {0};
     struct ig_config *cfg = ig_config_load_default(NULL, &err);
     assert_non_null(cfg);
-    struct srv *s = srv_start(cfg, "127.0.0.1:0", &err);
+    struct ig_metrics *m = ig_metrics_new();
+    struct srv_deps deps = {.metrics = m};
+    struct srv *s = srv_start(cfg, &deps, "127.0.0.1:0", &err);
     if (!s)
         fail_msg("%s", err.message);
     char url[512];
@@ -70,8 +73,19 @@ test_healthz_and_errors(void **state)
     snprintf(url, sizeof url, "http://%s/healthz", srv_address(s));
     assert_int_equal(http("DELETE", url, NULL, &body), 405);
 
+    /* Job routes answer 503 when the server runs without a job engine. */
+    ig_buf_reset(&body);
+    snprintf(url, sizeof url, "http://%s/v1/jobs", srv_address(s));
+    assert_int_equal(http("POST", url, "{}", &body), 503);
+
+    ig_buf_reset(&body);
+    snprintf(url, sizeof url, "http://%s/metrics", srv_address(s));
+    assert_int_equal(http("GET", url, NULL, &body), 200);
+    assert_non_null(strstr(body.data, "imagegate_http_requests_total{method=\"GET\",code=\"200\"}"));
+
     ig_buf_free(&body);
     srv_stop(s);
+    ig_metrics_free(m);
     ig_config_free(cfg);
 }
 
@@ -80,17 +94,20 @@ test_bad_listen(void **state)
 {
     struct ig_error err = {0};
     struct ig_config *cfg = ig_config_load_default(NULL, &err);
+    struct ig_metrics *m = ig_metrics_new();
+    struct srv_deps deps = {.metrics = m};
     const char *bad[] = {"nocolon", "127.0.0.1:99999", "localhost:80x", "not-an-ip:80"};
     for (size_t i = 0; i < 4; i++) {
-        assert_null(srv_start(cfg, bad[i], &err));
+        assert_null(srv_start(cfg, &deps, bad[i], &err));
         assert_string_equal(err.code, "bad_listen");
     }
     /* A port in use is a clear error too. */
-    struct srv *a = srv_start(cfg, "127.0.0.1:0", &err);
+    struct srv *a = srv_start(cfg, &deps, "127.0.0.1:0", &err);
     assert_non_null(a);
-    assert_null(srv_start(cfg, srv_address(a), &err));
+    assert_null(srv_start(cfg, &deps, srv_address(a), &err));
     assert_string_equal(err.code, "listen_failed");
     srv_stop(a);
+    ig_metrics_free(m);
     ig_config_free(cfg);
 }
 
