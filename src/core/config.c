@@ -662,10 +662,15 @@ static const struct field ladder_fields[] = {
     FFN("rungs", REQ, read_rungs),
     FEND};
 
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+
 static const struct field server_fields[] = {
     FLD(struct ig_server_cfg, "listen", F_STR, listen, 0),
     FLD(struct ig_server_cfg, "data_dir", F_STR, data_dir, 0),
     FLD(struct ig_server_cfg, "threads", F_INT, threads, 0),
+    FLD(struct ig_server_cfg, "workers", F_INT, workers, 0),
+    FENUM(struct ig_server_cfg, "log_level", F_ENUM, log_level, 0, log_level_names),
+    FLD(struct ig_server_cfg, "signing_key", F_STR, signing_key, 0),
     FEND};
 
 static const struct field limits_fields[] = {
@@ -897,6 +902,8 @@ cross_check(struct loader *L, struct ig_config *c)
 {
     for (size_t i = 0; i < c->n_backends; i++)
         check_backend(L, c, i);
+    if (c->server.signing_key && !credential_is_reference(c->server.signing_key))
+        diag_at(L, 1, 1, "server.signing_key must be a reference such as env:NAME or file:PATH");
 
     for (size_t i = 0; i < c->n_tenants; i++) {
         const struct ig_tenant_cfg *t = &c->tenants[i];
@@ -958,6 +965,8 @@ apply_defaults(struct ig_config *c)
     if (!l->job_timeout_ms)    l->job_timeout_ms = 300000;
     if (!l->request_timeout_ms) l->request_timeout_ms = 60000;
     if (!c->server.threads)    c->server.threads = 2;
+    if (!c->server.workers)    c->server.workers = 2;
+    if (!c->server.data_dir)   c->server.data_dir = "./imagegate-data";
 }
 
 /* ---- Entry points ---------------------------------------------------------- */
@@ -985,6 +994,7 @@ ig_config_load(const char *name, const char *text, size_t len, struct ig_config_
     cfg->arena = arena;
     cfg->source = ig_arena_strdup(arena, name);
 
+    cfg->server.log_level = 1;   /* info, unless the file says otherwise */
     struct loader L = {.name = name, .arena = arena, .diags = diags};
     yaml_parser_t parser;
     yaml_document_t doc;

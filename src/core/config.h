@@ -170,7 +170,10 @@ struct ig_threshold {
 struct ig_server_cfg {
     char *listen;        /* "127.0.0.1:8080" */
     char *data_dir;
-    int   threads;
+    int   threads;       /* HTTP threads */
+    int   workers;       /* job worker threads */
+    int   log_level;     /* 0 debug, 1 info, 2 warn, 3 error */
+    char *signing_key;   /* reference (env:NAME, file:PATH) to the file-URL key */
 };
 
 struct ig_arena;
