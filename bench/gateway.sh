@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# gateway.sh -- imagegate against a direct call and Portkey's gateway, side by
+# side in one run: OpenAI-style image generation routed to the same local fake
+# upstream, at concurrency 1, 16 and 64, with a small and a ~1.5 MB body.
+#
+# Prints req/s and p50/p99 latency for each, the ratios imagegate/Portkey and
+# imagegate/direct, and the peak RSS of both gateways. Not run by CI.
+# Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+small_s=${1:-10}; large_s=${2:-20}
+build=$here/build
+peers=$here/.deps/peers
+tmp=$(mktemp -d); pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+cmake --build "$build" -j2 --target imagegate fake_upstream >/dev/null
+if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
+  echo "bench: installing @portkey-ai/gateway 1.15.2 into $peers/portkey"
+  mkdir -p "$peers/portkey"
+  (cd "$peers/portkey" && npm install --silent --no-audit --no-fund @portkey-ai/gateway@1.15.2 >/dev/null)
+fi
+
+up=18990 ig=18991 pk=18992
+"$build/bench/fake_upstream" $up >/dev/null & pids+=($!)
+cat >"$tmp/ig.yaml" <<YAML
+server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
+backends:
+  - name: upstream
+    adapter: openai
+    endpoint: http://127.0.0.1:$up/v1
+    credential: env:BENCH_KEY
+    model: gpt-image-1
+    contract:
+      classes: [generate]
+      sizes: [1024x1024]
+      grammar: natural-language
+      tier: fingerprint
+      license: {id: proprietary, flags: [commercial]}
+      price: {model: free}
+ladders:
+  - {name: gen, class: generate, rungs: [{backend: upstream}]}
+gate: {enabled: false}
+YAML
+BENCH_KEY=sk-bench taskset -c 0 "$build/imagegate" serve --config "$tmp/ig.yaml" >"$tmp/ig.log" 2>&1 & pids+=($!); igpid=$!
+(cd "$peers/portkey" && taskset -c 0 node node_modules/@portkey-ai/gateway/build/start-server.js \
+   --port=$pk --headless >"$tmp/pk.log" 2>&1) & pids+=($!)
+sleep 3
+pkpid=$(pgrep -f "start-server.js --port=$pk" | head -n1)
+
+# Bodies: a 267-byte generation request, and one carrying a ~1.5 MB base64 image.
+small='{"model":"gpt-image-1","prompt":"a lighthouse on a cliff at dusk, oil painting, warm light, long shadows, seen from the sea","n":1,"size":"1024x1024","quality":"low","output_format":"png","background":"opaque","moderation":"auto","user":"bench-user-0001"}'
+head -c 1100000 /dev/urandom | base64 -w0 >"$tmp/blob"
+printf '{"model":"gpt-image-1","prompt":"reference attached","size":"1024x1024","user":"%s"}' \
+  "$(cat "$tmp/blob")" >"$tmp/large.json"
+printf '%s' "$small" >"$tmp/small.json"
+
+lua() {  # lua BODYFILE HEADERS... -> wrk script path
+  local f=$tmp/$RANDOM.lua body=$1; shift
+  { echo 'wrk.method = "POST"'
+    echo "local f = io.open(\"$body\", \"rb\"); wrk.body = f:read(\"*a\"); f:close()"
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    for h in "$@"; do echo "wrk.headers[\"${h%%:*}\"] = \"${h#*: }\""; done; } >"$f"
+  echo "$f"
+}
+run() {  # run NAME URL BODY SECONDS CONC HEADERS...
+  local name=$1 url=$2 body=$3 secs=$4 c=$5; shift 5
+  local script; script=$(lua "$body" "$@")
+  wrk -t1 -c"$c" -d2s -s "$script" "$url" >/dev/null 2>&1 || true
+  wrk -t1 -c"$c" -d"${secs}s" --latency -s "$script" "$url" >"$tmp/out" 2>&1 || true
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
+  p50=$(awk '$1=="50%"{print $2}' "$tmp/out"); p99=$(awk '$1=="99%"{print $2}' "$tmp/out")
+  printf '%-10s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}"
+  echo "${rps:-0}"  >"$tmp/rps.$name.$(basename "$body" .json).$c"
+}
+rss() { awk '/VmHWM/{printf "%.0f MB", $2/1024}' "/proc/$1/status" 2>/dev/null; }
+
+echo "idle RSS: imagegate $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' /proc/$igpid/status), portkey $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' /proc/$pkpid/status)"
+for body in small large; do
+  secs=$small_s; [ $body = large ] && secs=$large_s
+  for c in 1 16 64; do
+    run direct "http://127.0.0.1:$up/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    run portkey "http://127.0.0.1:$pk/v1/images/generations" "$tmp/$body.json" "$secs" $c \
+      "x-portkey-provider: openai" "Authorization: Bearer sk-bench" \
+      "x-portkey-custom-host: http://127.0.0.1:$up/v1"
+    run imagegate "http://127.0.0.1:$ig/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    d=$(cat "$tmp/rps.direct.$body.$c"); p=$(cat "$tmp/rps.portkey.$body.$c"); i=$(cat "$tmp/rps.imagegate.$body.$c")
+    awk -v d="$d" -v p="$p" -v i="$i" -v b=$body -v c=$c \
+      'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0)}'
+  done
+done
+echo "peak RSS: imagegate $(rss $igpid), portkey $(rss $pkpid)"
