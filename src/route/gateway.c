@@ -22,6 +22,9 @@
 #include <time.h>
 
 #define MAX_CANDIDATES 16
+/* A replica holds its jobs for LEASE_MS and renews every LEASE_MS / 3; a
+ * replica that dies loses them to another within LEASE_MS. */
+#define LEASE_MS 15000L
 
 struct route_gateway {
     const struct ig_config *cfg;
@@ -38,6 +41,8 @@ struct route_gateway {
     int n_active;
     uint64_t rng;
 
+    char owner[40];               /* this replica's id in job leases */
+    int lease_ticking;
     void (*listener)(void *ud, const char *job_id);
     void *listener_ud;
     struct ig_metric *m_jobs, *m_attempts, *m_latency, *m_validation, *m_fallbacks, *m_cost,
@@ -822,6 +827,8 @@ route_gateway_submit(struct route_gateway *gw, const char *tenant, const json_t 
     snprintf(sj.cls, sizeof sj.cls, "%s", ig_class_name(cls));
     sj.request = text;
     sj.state = STORE_QUEUED;
+    snprintf(sj.owner, sizeof sj.owner, "%s", gw->owner);
+    sj.lease_ms = LEASE_MS;
     int rc = store_job_create(gw->store, &sj, idem_key, hash, err);
     free(text);
     if (rc < 0)
@@ -986,23 +993,66 @@ collect(const struct store_job *sj, void *ud)
     c->n++;
 }
 
-int
-route_gateway_recover(struct route_gateway *gw, struct ig_error *err)
+/* Jobs already in memory here are not claimed twice. */
+static int
+is_active(struct route_gateway *gw, const char *id)
+{
+    int found = 0;
+    pthread_mutex_lock(&gw->mu);
+    for (struct job *j = gw->active; j && !found; j = j->next)
+        found = strcmp(j->id, id) == 0;
+    pthread_mutex_unlock(&gw->mu);
+    return found;
+}
+
+static int
+claim(struct route_gateway *gw, int force, struct ig_error *err)
 {
     struct recover_ctx rc = {.gw = gw};
     /* Collect first: the store calls back under its lock, and starting a job
      * writes to the store. */
     struct collected c = {0};
-    if (store_jobs_unfinished(gw->store, collect, &c, err) != 0)
+    if (store_jobs_claim(gw->store, gw->owner, LEASE_MS, force, collect, &c, err) != 0)
         return -1;
     for (size_t i = 0; i < c.n; i++) {
-        recover_one(&c.items[i], &rc);
+        if (!is_active(gw, c.items[i].id))
+            recover_one(&c.items[i], &rc);
         store_job_clear(&c.items[i]);
     }
     ig_free(c.items);
-    ig_log(IG_LOG_INFO, "jobs_recovered",
-           json_pack("{s:i,s:i}", "resumed", rc.resumed, "failed", rc.failed));
+    if (rc.resumed || rc.failed)
+        ig_log(IG_LOG_INFO, "jobs_claimed",
+               json_pack("{s:s,s:i,s:i}", "owner", gw->owner, "resumed", rc.resumed, "failed",
+                         rc.failed));
     return rc.resumed;
+}
+
+/* Every LEASE_MS / 3: renew this replica's leases, and take over the jobs of
+ * replicas whose leases ran out. */
+static void
+lease_tick(void *arg)
+{
+    struct route_gateway *gw = arg;
+    struct ig_error err = {0};
+    if (store_lease_renew(gw->store, gw->owner, LEASE_MS, &err) != 0)
+        ig_log(IG_LOG_WARN, "lease_renew_failed", json_pack("{s:s}", "error", err.message));
+    else if (strcmp(store_kind(gw->store), "sqlite") != 0 && claim(gw, 0, &err) < 0)
+        ig_log(IG_LOG_WARN, "claim_failed", json_pack("{s:s}", "error", err.message));
+    route_sched_post(gw->sched, LEASE_MS / 3, lease_tick, gw);
+}
+
+int
+route_gateway_recover(struct route_gateway *gw, struct ig_error *err)
+{
+    /* A SQLite store has one process: every unfinished job is ours now. A
+     * shared store hands over only jobs whose owner stopped renewing. */
+    int force = strcmp(store_kind(gw->store), "sqlite") == 0;
+    int n = claim(gw, force, err);
+    if (n >= 0 && !gw->lease_ticking) {
+        gw->lease_ticking = 1;
+        route_sched_post(gw->sched, LEASE_MS / 3, lease_tick, gw);
+    }
+    return n;
 }
 
 int
@@ -1052,6 +1102,11 @@ route_gateway_new(const struct ig_config *cfg, struct store *st, struct ig_metri
     struct route_gateway *gw = ig_calloc(1, sizeof *gw);
     if (!gw) {
         ig_error_set(err, 500, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    if (store_new_id(gw->owner, "gw") != 0) {
+        ig_error_set(err, 500, "random", "no randomness for a replica id");
+        ig_free(gw);
         return NULL;
     }
     gw->cfg = cfg;

@@ -40,12 +40,19 @@ struct store_job {
     char *vendor;               /* JSON the adapter saved to resume an async vendor job */
     int   attempts;
     long  created_ms, updated_ms;
+    char  owner[40];            /* the replica running it; set before store_job_create */
+    long  lease_ms;             /* how long the creator's lease lasts (0: 30 s) */
 };
 void store_job_clear(struct store_job *j);   /* frees the strings */
 
-/* Opens (creating and migrating) the store under dir. */
+/* Opens (creating and migrating) the SQLite store under dir, blobs in
+ * dir/blobs. */
 struct store *store_open(const char *dir, struct ig_error *err);
+/* Opens the store a URL names: "postgresql://..." (libpq conninfo URL), or
+ * a directory for SQLite; blobs live in blob_dir either way. */
+struct store *store_open_url(const char *url, const char *blob_dir, struct ig_error *err);
 void store_close(struct store *s);
+const char *store_kind(const struct store *s);   /* "sqlite" | "postgres" */
 
 /* Creates a job. With an idempotency key: if the tenant used the key before,
  * returns 1 and copies the earlier job's id into job->id (no new job); if
@@ -65,6 +72,16 @@ int store_job_set_vendor(struct store *s, const char *id, const char *vendor_jso
  * under the store's lock and must not call back into the store. */
 int store_jobs_unfinished(struct store *s, void (*fn)(const struct store_job *, void *), void *ud,
                           struct ig_error *err);
+
+/* Leases: a job runs on one replica at a time. Claims the unfinished jobs
+ * whose lease has expired (all unfinished jobs with force, for a store only
+ * one process uses), makes owner their owner for lease_ms, and calls fn for
+ * each (under the store's lock: fn must not call back into the store). */
+int store_jobs_claim(struct store *s, const char *owner, long lease_ms, int force,
+                     void (*fn)(const struct store_job *, void *), void *ud,
+                     struct ig_error *err);
+/* Extends the leases of every unfinished job owner holds. */
+int store_lease_renew(struct store *s, const char *owner, long lease_ms, struct ig_error *err);
 
 int store_attempt_add(struct store *s, const char *job_id, int n, const char *backend,
                       const char *outcome, const char *detail_json, struct ig_error *err);

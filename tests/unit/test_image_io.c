@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <vips/vips.h>
 #include <zlib.h>
 
@@ -140,6 +141,7 @@ test_jpeg_named_png_is_a_jpeg(void **state)
     const char *path = tu_write_temp(".png", data, len);
     ig_free(data);
     data = tu_read(path, &len);
+    unlink(path);
     struct ig_error err = {0};
     struct img_info info;
     assert_int_equal(img_probe(data, len, &limits, &info, &err), 0);

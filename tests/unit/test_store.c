@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* test_store_sqlite.c -- the job store: jobs and their states, idempotency,
- * tenant isolation, budget ceilings under concurrency, blobs, and durability
- * across a SIGKILL. */
+/* test_store.c -- the job store, run twice: on SQLite, and on a real
+ * PostgreSQL server the test starts on loopback (tests/servers.sh). Jobs and
+ * their states, idempotency, tenant isolation, budget ceilings under
+ * concurrency (across several connections, as replicas would race), leases,
+ * blobs, and durability across a SIGKILL. */
 #include "testutil.h"
 #include "core/alloc.h"
 #include "store/store.h"
@@ -14,19 +16,49 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[256];
+static char dir[128];        /* blobs, and the SQLite database */
+static char url[512];        /* what store_open_url opens */
+static char pgdir[256];
 
 static int
-setup(void **state)
+setup_sqlite(void **state)
 {
     snprintf(dir, sizeof dir, "/tmp/igstore-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(url, sizeof url, "%s", dir);
+    return 0;
+}
+
+static int
+setup_pg(void **state)
+{
+    if (setup_sqlite(state) != 0)
+        return -1;
+    snprintf(pgdir, sizeof pgdir, "%s-pg", dir);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "bash '%s/tests/servers.sh' pg-start '%s'",
+             getenv("IG_SOURCE_DIR") ? getenv("IG_SOURCE_DIR") : ".", pgdir);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(url, sizeof url, p)) {
+        print_error("cannot start PostgreSQL\n");
+        return -1;
+    }
+    url[strcspn(url, "\n")] = '\0';
+    return pclose(p) == 0 ? 0 : -1;
 }
 
 static int
 teardown(void **state)
 {
-    char cmd[300];
+    char cmd[700];
+    if (pgdir[0]) {
+        snprintf(cmd, sizeof cmd, "bash '%s/tests/servers.sh' pg-stop '%s'",
+                 getenv("IG_SOURCE_DIR") ? getenv("IG_SOURCE_DIR") : ".", pgdir);
+        if (system(cmd) != 0)
+            return -1;
+        pgdir[0] = '\0';
+    }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -35,9 +67,11 @@ static struct store *
 open_store(void)
 {
     struct ig_error err = {0};
-    struct store *s = store_open(dir, &err);
+    char blobs[300];
+    snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+    struct store *s = store_open_url(url, blobs, &err);
     if (!s)
-        fail_msg("store_open: %s", err.message);
+        fail_msg("store_open_url(%s): %s", url, err.message);
     return s;
 }
 
@@ -129,16 +163,20 @@ spend(void *arg)
     return NULL;
 }
 
-/* 32 threads race to spend 8 x $0.04 each against a $1.00 daily ceiling. */
+/* 32 threads on 4 connections (as 4 replicas) race to spend 8 x $0.04 each
+ * against a $1.00 daily ceiling. */
 static void
 test_budget_ceiling_under_concurrency(void **state)
 {
-    struct store *s = open_store();
+    struct store *conns[4];
+    for (int i = 0; i < 4; i++)
+        conns[i] = open_store();
+    struct store *s = conns[0];
     enum { N = 32 };
     pthread_t th[N];
     struct spender sp[N];
     for (int i = 0; i < N; i++) {
-        sp[i] = (struct spender){.s = s};
+        sp[i] = (struct spender){.s = conns[i % 4]};
         assert_int_equal(pthread_create(&th[i], NULL, spend, &sp[i]), 0);
     }
     int ok = 0, refused = 0;
@@ -155,7 +193,8 @@ test_budget_ceiling_under_concurrency(void **state)
     assert_int_equal(ok + refused, N * 8);
     assert_true(refused > 0);
     assert_true(ok >= 25);   /* $1.00 / $0.04 reservations; commits below it free room */
-    store_close(s);
+    for (int i = 0; i < 4; i++)
+        store_close(conns[i]);
 }
 
 static void
@@ -216,7 +255,9 @@ test_durable_across_sigkill(void **state)
     if (pid == 0) {
         close(fds[0]);
         struct ig_error err = {0};
-        struct store *s = store_open(dir, &err);
+        char blobs[300];
+        snprintf(blobs, sizeof blobs, "%s/blobs", dir);
+        struct store *s = store_open_url(url, blobs, &err);
         if (!s)
             _exit(3);
         for (int i = 0;; i++) {
@@ -288,6 +329,57 @@ test_unfinished_listing(void **state)
     store_close(s);
 }
 
+static int claimed;
+
+static void
+count_claimed(const struct store_job *j, void *ud)
+{
+    claimed++;
+}
+
+/* A job belongs to the replica that created it until its lease runs out;
+ * then exactly one other replica claims it. */
+static void
+test_leases(void **state)
+{
+    struct store *a = open_store(), *b = open_store();
+    struct ig_error err = {0};
+    struct store_job j;
+    new_job(&j, "lease");
+    snprintf(j.owner, sizeof j.owner, "replica-a");
+    j.lease_ms = 300;
+    assert_int_equal(store_job_create(a, &j, NULL, NULL, &err), 0);
+    claimed = 0;
+    assert_int_equal(store_jobs_claim(b, "replica-b", 10000, 0, count_claimed, NULL, &err), 0);
+    int before = claimed;
+    /* Renewed: still not claimable. */
+    assert_int_equal(store_lease_renew(a, "replica-a", 300, &err), 0);
+    usleep(100000);
+    claimed = 0;
+    assert_int_equal(store_jobs_claim(b, "replica-b", 10000, 0, count_claimed, NULL, &err), 0);
+    if (strcmp(store_kind(b), "postgres") == 0) {
+        assert_int_equal(claimed, 0);
+        usleep(400000);   /* replica-a stops renewing: its lease runs out */
+        claimed = 0;
+        assert_int_equal(store_jobs_claim(b, "replica-b", 10000, 0, count_claimed, NULL, &err), 0);
+        assert_true(claimed >= 1);
+        /* ... once: a third replica finds nothing left to claim. */
+        struct store *c = open_store();
+        claimed = 0;
+        assert_int_equal(store_jobs_claim(c, "replica-c", 10000, 0, count_claimed, NULL, &err), 0);
+        assert_int_equal(claimed, 0);
+        store_close(c);
+    } else {
+        (void)before;
+        /* One process owns a SQLite store: a forced claim takes everything. */
+        claimed = 0;
+        assert_int_equal(store_jobs_claim(b, "replica-b", 10000, 1, count_claimed, NULL, &err), 0);
+        assert_true(claimed >= 1);
+    }
+    store_close(a);
+    store_close(b);
+}
+
 static void
 test_bad_directory(void **state)
 {
@@ -300,6 +392,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leases),
         cmocka_unit_test(test_job_lifecycle),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_budget_ceiling_under_concurrency),
@@ -309,5 +402,9 @@ main(void)
         cmocka_unit_test(test_unfinished_listing),
         cmocka_unit_test(test_bad_directory),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = _cmocka_run_group_tests("store_sqlite", tests, sizeof tests / sizeof tests[0],
+                                         setup_sqlite, teardown);
+    failed += _cmocka_run_group_tests("store_postgres", tests, sizeof tests / sizeof tests[0],
+                                      setup_pg, teardown);
+    return failed;
 }

@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: MIT */
+/* sqlite.c -- the default job store: one SQLite database in WAL mode.
+ *
+ * One connection, serialised by SQLite's own mutex (FULLMUTEX), in WAL mode
+ * with synchronous=NORMAL: a committed transaction survives the process being
+ * killed (the WAL is in the OS's hands), though not a power cut between
+ * checkpoints. A transaction belongs to the connection, not the thread, so
+ * every call holds one lock (below); budget reservations run in BEGIN
+ * IMMEDIATE transactions so a ceiling is checked and charged atomically.
+ * One process owns a SQLite store, so leases are recorded but never
+ * contended: the process that opens the store claims every unfinished job. */
+#include "store/internal.h"
+#include "core/alloc.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+struct sqlite_store {
+    sqlite3 *db;
+    /* One connection is shared by every thread, and a transaction belongs to
+     * the connection, not the thread: each public call holds this lock so
+     * that two threads' transactions never interleave. */
+    pthread_mutex_t mu;
+};
+
+
+
+
+static int
+db_fail(struct sqlite_store *s, struct ig_error *err, const char *what)
+{
+    return ig_error_set(err, 503, "store_error", "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Versioned schema: each entry moves the database from version i to i+1. */
+static const char *const migrations[] = {
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, class TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, request TEXT, result TEXT, error TEXT, vendor TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX jobs_unfinished ON jobs(state) WHERE state < 2;"
+    "CREATE TABLE attempts ("
+    "  job_id TEXT NOT NULL, n INTEGER NOT NULL, backend TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL, detail TEXT, at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, n));"
+    "CREATE TABLE idempotency ("
+    "  tenant TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT, job_id TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, PRIMARY KEY (tenant, key));"
+    "CREATE TABLE ledger ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, job_id TEXT,"
+    "  attempt INTEGER, state TEXT NOT NULL CHECK (state IN ('reserved','committed','released')),"
+    "  usd REAL NOT NULL, at_ms INTEGER NOT NULL);"
+    "CREATE INDEX ledger_tenant ON ledger(tenant, at_ms);",
+    /* 2: job leases, so a job has one owner at a time */
+    "ALTER TABLE jobs ADD COLUMN owner TEXT;"
+    "ALTER TABLE jobs ADD COLUMN lease_ms INTEGER;",
+};
+
+static int
+migrate(struct sqlite_store *s, struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "reading the schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int latest = (int)(sizeof migrations / sizeof migrations[0]);
+    if (version > latest)
+        return ig_error_set(err, 500, "store_version",
+                            "the store has schema version %d; this imagegate knows up to %d",
+                            version, latest);
+    for (int v = version; v < latest; v++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            int rc = db_fail(s, err, "migrating the store");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+
+
+
+
+/* ---- Jobs ----------------------------------------------------------------- */
+
+static int
+locked_job_create(struct sqlite_store *s, struct store_job *job, const char *idem_key,
+                  const char *request_hash, struct ig_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "starting a transaction");
+    if (idem_key) {
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT job_id, request_hash FROM idempotency WHERE tenant=? AND key=?",
+                               -1, &st, NULL) != SQLITE_OK)
+            goto fail;
+        sqlite3_bind_text(st, 1, job->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, idem_key, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const char *old_hash = (const char *)sqlite3_column_text(st, 1);
+            if (request_hash && old_hash && strcmp(old_hash, request_hash) != 0) {
+                ig_error_set(err, 409, "idempotency_conflict",
+                             "Idempotency-Key '%.64s' was used for a different request", idem_key);
+                sqlite3_finalize(st);
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                return -1;
+            }
+            snprintf(job->id, sizeof job->id, "%s", (const char *)sqlite3_column_text(st, 0));
+            sqlite3_finalize(st);
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+            return 1;
+        }
+        if (step != SQLITE_DONE)
+            goto fail;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (!job->id[0] && store_new_id(job->id, "job") != 0) {
+        ig_error_set(err, 500, "random", "no randomness for a job id");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    job->created_ms = job->updated_ms = store_now_ms();
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO jobs (id, tenant, class, state, request, created_ms, "
+                           "updated_ms, owner, lease_ms) VALUES (?,?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(st, 1, job->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, job->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, job->cls, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, job->state);
+    sqlite3_bind_text(st, 5, job->request, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, job->created_ms);
+    sqlite3_bind_int64(st, 7, job->updated_ms);
+    if (job->owner[0])
+        sqlite3_bind_text(st, 8, job->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, job->created_ms + (job->lease_ms ? job->lease_ms : 30000));
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (idem_key) {
+        if (sqlite3_prepare_v2(s->db,
+                               "INSERT INTO idempotency (tenant, key, request_hash, job_id, "
+                               "created_ms) VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+            goto fail;
+        sqlite3_bind_text(st, 1, job->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, idem_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, request_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, job->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, job->created_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+fail:
+    rc = db_fail(s, err, "creating a job");
+    sqlite3_finalize(st);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static char *
+column_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? ig_strdup((const char *)t) : NULL;
+}
+
+static int
+row_to_job(sqlite3_stmt *st, struct store_job *j)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->id, sizeof j->id, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(j->tenant, sizeof j->tenant, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(j->cls, sizeof j->cls, "%s", (const char *)sqlite3_column_text(st, 2));
+    j->state = (enum store_state)sqlite3_column_int(st, 3);
+    j->attempts = sqlite3_column_int(st, 8);
+    j->created_ms = (long)sqlite3_column_int64(st, 9);
+    j->updated_ms = (long)sqlite3_column_int64(st, 10);
+    j->request = column_dup(st, 4);
+    j->result = column_dup(st, 5);
+    j->error = column_dup(st, 6);
+    j->vendor = column_dup(st, 7);
+    if ((sqlite3_column_type(st, 4) != SQLITE_NULL && !j->request) ||
+        (sqlite3_column_type(st, 5) != SQLITE_NULL && !j->result) ||
+        (sqlite3_column_type(st, 6) != SQLITE_NULL && !j->error) ||
+        (sqlite3_column_type(st, 7) != SQLITE_NULL && !j->vendor)) {
+        store_job_clear(j);
+        return -1;
+    }
+    return 0;
+}
+
+#define JOB_COLUMNS "id, tenant, class, state, request, result, error, vendor, attempts, " \
+                    "created_ms, updated_ms"
+
+static int
+locked_job_get(struct sqlite_store *s, const char *id, const char *tenant, struct store_job *out,
+               struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, err, "reading a job");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    int rc;
+    if (step == SQLITE_ROW &&
+        (!tenant || strcmp((const char *)sqlite3_column_text(st, 1), tenant) == 0)) {
+        rc = row_to_job(st, out);
+        if (rc != 0)
+            ig_error_set(err, 500, "out_of_memory", "out of memory reading a job");
+    } else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+        /* Another tenant's job is answered exactly like a missing one. */
+        rc = ig_error_set(err, 404, "not_found", "no job '%.40s'", id);
+    } else {
+        rc = db_fail(s, err, "reading a job");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int
+locked_job_update(struct sqlite_store *s, const char *id, enum store_state state, const char *result,
+                  const char *error, struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    /* The WHERE clause keeps terminal jobs terminal, atomically. */
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE jobs SET state=?, result=COALESCE(?, result), "
+                           "error=COALESCE(?, error), updated_ms=?, "
+                           "attempts=(SELECT COUNT(*) FROM attempts WHERE job_id=jobs.id) "
+                           "WHERE id=? AND state < 2", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "updating a job");
+    sqlite3_bind_int(st, 1, state);
+    sqlite3_bind_text(st, 2, result, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, store_now_ms());
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_fail(s, err, "updating a job");
+    return sqlite3_changes(s->db) == 1 ? 0 : 1;
+}
+
+static int
+locked_job_set_vendor(struct sqlite_store *s, const char *id, const char *vendor_json,
+                      struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET vendor=?, updated_ms=? WHERE id=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, err, "saving vendor state");
+    sqlite3_bind_text(st, 1, vendor_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, store_now_ms());
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_fail(s, err, "saving vendor state");
+}
+
+static int
+locked_jobs_unfinished(struct sqlite_store *s, void (*fn)(const struct store_job *, void *), void *ud,
+                             struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " JOB_COLUMNS " FROM jobs WHERE state < 2 ORDER BY created_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "listing unfinished jobs");
+    int step, rc = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_job j;
+        if (row_to_job(st, &j) != 0) {
+            rc = ig_error_set(err, 500, "out_of_memory", "out of memory listing jobs");
+            break;
+        }
+        fn(&j, ud);
+        store_job_clear(&j);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(s, err, "listing unfinished jobs");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int
+locked_attempt_add(struct sqlite_store *s, const char *job_id, int n, const char *backend,
+                   const char *outcome, const char *detail_json, struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO attempts (job_id, n, backend, outcome, detail, "
+                           "at_ms) VALUES (?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "recording an attempt");
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_text(st, 3, backend, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, detail_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, store_now_ms());
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_fail(s, err, "recording an attempt");
+}
+
+/* ---- Ledger --------------------------------------------------------------- */
+
+static int
+spent_since(struct sqlite_store *s, const char *tenant, long since_ms, double *usd)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT COALESCE(SUM(usd), 0) FROM ledger WHERE tenant=? AND at_ms>=? "
+                           "AND state IN ('reserved','committed')", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_ms);
+    int ok = sqlite3_step(st) == SQLITE_ROW;
+    if (ok)
+        *usd = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
+/* Start of the UTC day and month containing t_ms. */
+
+static int
+locked_budget_reserve(struct sqlite_store *s, const char *tenant, const char *job_id, int attempt,
+                      double usd, double daily_cap, double monthly_cap, long at_ms,
+                      long long *reservation, struct ig_error *err)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "starting a budget transaction");
+    long day, month;
+    store_period_starts(at_ms, &day, &month);
+    double spent_day = 0, spent_month = 0;
+    if (spent_since(s, tenant, day, &spent_day) != 0 ||
+        spent_since(s, tenant, month, &spent_month) != 0) {
+        int rc = db_fail(s, err, "reading the ledger");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    /* A small epsilon keeps float sums of cents from refusing an exact fit. */
+    const char *which = NULL;
+    double cap = 0, spent = 0;
+    if (daily_cap > 0 && spent_day + usd > daily_cap + 1e-9) {
+        which = "daily";
+        cap = daily_cap;
+        spent = spent_day;
+    } else if (monthly_cap > 0 && spent_month + usd > monthly_cap + 1e-9) {
+        which = "monthly";
+        cap = monthly_cap;
+        spent = spent_month;
+    }
+    if (which) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return ig_error_set(err, 402, "budget_exceeded",
+                            "tenant %s: $%.4f more would pass its %s ceiling of $%.2f "
+                            "($%.4f spent or reserved)", tenant, usd, which, cap, spent);
+    }
+    sqlite3_stmt *st;
+    int ok = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO ledger (tenant, job_id, attempt, state, usd, at_ms) "
+                                "VALUES (?,?,?,'reserved',?,?)", -1, &st, NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, attempt);
+        sqlite3_bind_double(st, 4, usd);
+        sqlite3_bind_int64(st, 5, at_ms);
+        ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+    }
+    if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_fail(s, err, "reserving budget");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    *reservation = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static int
+ledger_settle(struct sqlite_store *s, long long reservation, const char *state, double usd,
+              struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE ledger SET state=?, usd=? WHERE id=? AND state='reserved'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "settling a reservation");
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, usd);
+    sqlite3_bind_int64(st, 3, reservation);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_fail(s, err, "settling a reservation");
+    if (sqlite3_changes(s->db) != 1)
+        return ig_error_set(err, 409, "reservation_settled",
+                            "reservation %lld is unknown or already settled", reservation);
+    return 0;
+}
+
+static int
+locked_budget_commit(struct sqlite_store *s, long long reservation, double usd, struct ig_error *err)
+{
+    return ledger_settle(s, reservation, "committed", usd, err);
+}
+
+static int
+locked_budget_release(struct sqlite_store *s, long long reservation, struct ig_error *err)
+{
+    return ledger_settle(s, reservation, "released", 0, err);
+}
+
+static int
+locked_budget_spent(struct sqlite_store *s, const char *tenant, long since_ms, double *usd,
+                    struct ig_error *err)
+{
+    return spent_since(s, tenant, since_ms, usd) == 0 ? 0 : db_fail(s, err, "reading the ledger");
+}
+
+/* ---- Leases: one process owns the store ---------------------------------- */
+
+static int
+locked_jobs_claim(struct sqlite_store *s, const char *owner, long lease_ms, int force,
+                  void (*fn)(const struct store_job *, void *), void *ud, struct ig_error *err)
+{
+    (void)force;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET owner=?, lease_ms=? WHERE state < 2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, err, "claiming jobs");
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, store_now_ms() + lease_ms);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_fail(s, err, "claiming jobs");
+    return locked_jobs_unfinished(s, fn, ud, err);
+}
+
+static int
+locked_lease_renew(struct sqlite_store *s, const char *owner, long lease_ms, struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET lease_ms=? WHERE owner=? AND state < 2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "renewing leases");
+    sqlite3_bind_int64(st, 1, store_now_ms() + lease_ms);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_fail(s, err, "renewing leases");
+}
+
+/* ---- The ops table: every call under the connection's lock --------------- */
+
+#define LOCKED(impl, call)                            \
+    do {                                              \
+        struct sqlite_store *s = impl;                \
+        pthread_mutex_lock(&s->mu);                   \
+        int rc_ = (call);                             \
+        pthread_mutex_unlock(&s->mu);                 \
+        return rc_;                                   \
+    } while (0)
+
+static int
+sq_job_create(void *impl, struct store_job *job, const char *idem_key, const char *request_hash,
+              struct ig_error *err)
+{
+    LOCKED(impl, locked_job_create(s, job, idem_key, request_hash, err));
+}
+
+static int
+sq_job_get(void *impl, const char *id, const char *tenant, struct store_job *out,
+           struct ig_error *err)
+{
+    LOCKED(impl, locked_job_get(s, id, tenant, out, err));
+}
+
+static int
+sq_job_update(void *impl, const char *id, enum store_state state, const char *result,
+              const char *error, struct ig_error *err)
+{
+    LOCKED(impl, locked_job_update(s, id, state, result, error, err));
+}
+
+static int
+sq_job_set_vendor(void *impl, const char *id, const char *vendor_json, struct ig_error *err)
+{
+    LOCKED(impl, locked_job_set_vendor(s, id, vendor_json, err));
+}
+
+static int
+sq_jobs_unfinished(void *impl, void (*fn)(const struct store_job *, void *), void *ud,
+                   struct ig_error *err)
+{
+    LOCKED(impl, locked_jobs_unfinished(s, fn, ud, err));
+}
+
+static int
+sq_attempt_add(void *impl, const char *job_id, int n, const char *backend, const char *outcome,
+               const char *detail_json, struct ig_error *err)
+{
+    LOCKED(impl, locked_attempt_add(s, job_id, n, backend, outcome, detail_json, err));
+}
+
+static int
+sq_budget_reserve(void *impl, const char *tenant, const char *job_id, int attempt, double usd,
+                  double daily_cap, double monthly_cap, long at_ms, long long *reservation,
+                  struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_reserve(s, tenant, job_id, attempt, usd, daily_cap, monthly_cap,
+                                       at_ms, reservation, err));
+}
+
+static int
+sq_budget_commit(void *impl, long long reservation, double usd, struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_commit(s, reservation, usd, err));
+}
+
+static int
+sq_budget_release(void *impl, long long reservation, struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_release(s, reservation, err));
+}
+
+static int
+sq_budget_spent(void *impl, const char *tenant, long since_ms, double *usd, struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_spent(s, tenant, since_ms, usd, err));
+}
+
+static int
+sq_jobs_claim(void *impl, const char *owner, long lease_ms, int force,
+              void (*fn)(const struct store_job *, void *), void *ud, struct ig_error *err)
+{
+    LOCKED(impl, locked_jobs_claim(s, owner, lease_ms, force, fn, ud, err));
+}
+
+static int
+sq_lease_renew(void *impl, const char *owner, long lease_ms, struct ig_error *err)
+{
+    LOCKED(impl, locked_lease_renew(s, owner, lease_ms, err));
+}
+
+static void
+sq_close(void *impl)
+{
+    struct sqlite_store *s = impl;
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    ig_free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .job_create = sq_job_create,
+    .job_get = sq_job_get,
+    .job_update = sq_job_update,
+    .job_set_vendor = sq_job_set_vendor,
+    .jobs_unfinished = sq_jobs_unfinished,
+    .attempt_add = sq_attempt_add,
+    .budget_reserve = sq_budget_reserve,
+    .budget_commit = sq_budget_commit,
+    .budget_release = sq_budget_release,
+    .budget_spent = sq_budget_spent,
+    .jobs_claim = sq_jobs_claim,
+    .lease_renew = sq_lease_renew,
+};
+
+int
+store_sqlite_open(struct store *st, const char *dir, struct ig_error *err)
+{
+    struct sqlite_store *s = ig_calloc(1, sizeof *s);
+    if (!s)
+        return ig_error_set(err, 500, "out_of_memory", "out of memory opening the store");
+    pthread_mutex_init(&s->mu, NULL);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/imagegate.db", dir);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        ig_error_set(err, 500, "store_error", "cannot open %s: %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sq_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        db_fail(s, err, "configuring the store");
+        sq_close(s);
+        return -1;
+    }
+    if (migrate(s, err) != 0) {
+        sq_close(s);
+        return -1;
+    }
+    st->ops = &sqlite_ops;
+    st->impl = s;
+    return 0;
+}
