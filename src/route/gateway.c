@@ -328,11 +328,12 @@ limits_release(struct job *j)
 {
     if (!j->holds_limits)
         return;
-    char name[128];
+    char name[128], holder[64];
+    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no);
     snprintf(name, sizeof name, "backend:%s", backend_name(j));
-    route_limits_release(j->gw->limits, name);
+    route_limits_release(j->gw->limits, name, holder);
     snprintf(name, sizeof name, "tenant:%s", j->tenant_name);
-    route_limits_release(j->gw->limits, name);
+    route_limits_release(j->gw->limits, name, holder);
     j->holds_limits = 0;
 }
 
@@ -349,7 +350,8 @@ backend_spec(const struct ig_backend_cfg *b)
 }
 
 /* Admits the job on the backend and the tenant, both or neither. 1 admitted;
- * 0 with *wait_ms (-1: never within the limits) and why. */
+ * 0 with *wait_ms (-1: never within the limits) and why; -1 when the shared
+ * limits cannot be reached. */
 static int
 limits_admit(struct job *j, const struct ig_backend_cfg *b, int n, long *wait_ms, char *why,
              size_t why_size)
@@ -364,11 +366,16 @@ limits_admit(struct job *j, const struct ig_backend_cfg *b, int n, long *wait_ms
         ts = (struct route_limit_spec){.rpm = j->tenant->rpm, .ipm = j->tenant->ipm,
                                        .concurrency = j->tenant->concurrency};
     long now = route_now_ms();
-    if (!route_limits_admit(gw->limits, tname, &ts, n, now, wait_ms, why, why_size))
-        return 0;
-    if (!route_limits_admit(gw->limits, bname, &bs, n, now, wait_ms, why, why_size)) {
-        route_limits_release(gw->limits, tname);
-        return 0;
+    /* The holder names the attempt about to start (attempt_no + 1). */
+    char holder[64];
+    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no + 1);
+    int rc = route_limits_admit(gw->limits, tname, &ts, n, holder, now, wait_ms, why, why_size);
+    if (rc != 1)
+        return rc;
+    rc = route_limits_admit(gw->limits, bname, &bs, n, holder, now, wait_ms, why, why_size);
+    if (rc != 1) {
+        route_limits_release(gw->limits, tname, holder);
+        return rc;
     }
     j->holds_limits = 1;
     return 1;
@@ -525,8 +532,11 @@ job_step(void *arg)
         }
         long wait = 0;
         char why[256];
-        if (!limits_admit(j, b, n, &wait, why, sizeof why)) {
+        int admitted = limits_admit(j, b, n, &wait, why, sizeof why);
+        if (admitted != 1) {
             budget_settle(j, 0, 0);
+            if (admitted < 0)
+                wait = 500;   /* the shared limits are unreachable: try again shortly */
             if (wait >= 0 && now + wait < j->deadline_ms) {
                 post(j, wait > 0 ? wait : 50, job_step);
                 return;

@@ -5,6 +5,7 @@
  * array under one mutex is simpler and faster than a hash map at this size. */
 #include "route/limit.h"
 #include "core/alloc.h"
+#include "route/limit_redis.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -104,7 +105,7 @@ route_breaker_state_name(enum route_breaker_state s)
     return s == ROUTE_BREAKER_CLOSED ? "closed" : s == ROUTE_BREAKER_OPEN ? "open" : "half_open";
 }
 
-/* ---- Named table -------------------------------------------------------- */
+/* ---- Named table, in memory ------------------------------------------------ */
 
 struct entry {
     char name[96];
@@ -119,7 +120,24 @@ struct route_limits {
     pthread_mutex_t mu;
     struct entry *items;
     size_t n, cap;
+    struct route_limits_redis *redis;   /* set: every call goes to Redis instead */
 };
+
+struct route_limits *
+route_limits_new_redis(const char *addr, const char *prefix, struct ig_error *err)
+{
+    struct route_limits *l = route_limits_new();
+    if (!l) {
+        ig_error_set(err, 500, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    l->redis = route_limits_redis_connect(addr, prefix, err);
+    if (!l->redis) {
+        route_limits_free(l);
+        return NULL;
+    }
+    return l;
+}
 
 struct route_limits *
 route_limits_new(void)
@@ -136,6 +154,7 @@ route_limits_free(struct route_limits *l)
 {
     if (!l)
         return;
+    route_limits_redis_free(l->redis);
     pthread_mutex_destroy(&l->mu);
     ig_free(l->items);
     ig_free(l);
@@ -162,8 +181,12 @@ find(struct route_limits *l, const char *name, int create)
 
 int
 route_limits_admit(struct route_limits *l, const char *name, const struct route_limit_spec *s,
-                   int n_images, long now_ms, long *wait_ms, char *why, size_t why_size)
+                   int n_images, const char *holder, long now_ms, long *wait_ms, char *why,
+                   size_t why_size)
 {
+    if (l->redis)
+        return route_limits_redis_admit(l->redis, name, s, n_images, holder, wait_ms, why,
+                                        why_size);
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 1);
     int ok = 0;
@@ -216,8 +239,12 @@ out:
 }
 
 void
-route_limits_release(struct route_limits *l, const char *name)
+route_limits_release(struct route_limits *l, const char *name, const char *holder)
 {
+    if (l->redis) {
+        route_limits_redis_release(l->redis, name, holder);
+        return;
+    }
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 0);
     if (e && e->in_flight > 0)
@@ -231,6 +258,8 @@ route_limits_breaker_allow(struct route_limits *l, const char *name,
 {
     if (s->breaker_threshold <= 0)
         return 1;
+    if (l->redis)
+        return route_limits_redis_breaker_allow(l->redis, name, s);
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 1);
     int ok = 1;
@@ -248,6 +277,10 @@ route_limits_breaker_allow(struct route_limits *l, const char *name,
 void
 route_limits_breaker_record(struct route_limits *l, const char *name, int success, long now_ms)
 {
+    if (l->redis) {
+        route_limits_redis_breaker_record(l->redis, name, success);
+        return;
+    }
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 0);
     if (e && e->has_breaker)
@@ -258,6 +291,8 @@ route_limits_breaker_record(struct route_limits *l, const char *name, int succes
 enum route_breaker_state
 route_limits_breaker_state(struct route_limits *l, const char *name)
 {
+    if (l->redis)
+        return route_limits_redis_breaker_state(l->redis, name);
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 0);
     enum route_breaker_state s = e && e->has_breaker ? e->breaker.state : ROUTE_BREAKER_CLOSED;
@@ -268,6 +303,8 @@ route_limits_breaker_state(struct route_limits *l, const char *name)
 int
 route_limits_in_flight(struct route_limits *l, const char *name)
 {
+    if (l->redis)
+        return route_limits_redis_in_flight(l->redis, name);
     pthread_mutex_lock(&l->mu);
     struct entry *e = find(l, name, 0);
     int n = e ? e->in_flight : 0;

@@ -217,20 +217,20 @@ test_limits_table(void **state)
     struct route_limit_spec s = {.rpm = 10, .ipm = 4, .concurrency = 2};
     long wait;
     char why[200];
-    assert_true(route_limits_admit(l, "t", &s, 2, 0, &wait, why, sizeof why));
-    assert_true(route_limits_admit(l, "t", &s, 1, 0, &wait, why, sizeof why));
-    assert_false(route_limits_admit(l, "t", &s, 1, 0, &wait, why, sizeof why));
+    assert_true(route_limits_admit(l, "t", &s, 2, "h", 0, &wait, why, sizeof why));
+    assert_true(route_limits_admit(l, "t", &s, 1, "h", 0, &wait, why, sizeof why));
+    assert_false(route_limits_admit(l, "t", &s, 1, "h", 0, &wait, why, sizeof why));
     assert_non_null(strstr(why, "in flight"));
-    route_limits_release(l, "t");
+    route_limits_release(l, "t", "h");
     /* 3 images used, 1 left: a request for 2 is refused whole, and takes no
      * request token either. */
-    assert_false(route_limits_admit(l, "t", &s, 2, 0, &wait, why, sizeof why));
+    assert_false(route_limits_admit(l, "t", &s, 2, "h", 0, &wait, why, sizeof why));
     assert_non_null(strstr(why, "images per minute"));
     assert_true(wait > 0);
     assert_int_equal(route_limits_in_flight(l, "t"), 1);
-    assert_true(route_limits_admit(l, "t", &s, 1, 0, &wait, why, sizeof why));
-    route_limits_release(l, "t");
-    route_limits_release(l, "t");
+    assert_true(route_limits_admit(l, "t", &s, 1, "h", 0, &wait, why, sizeof why));
+    route_limits_release(l, "t", "h");
+    route_limits_release(l, "t", "h");
     assert_int_equal(route_limits_in_flight(l, "t"), 0);
     /* Breakers by name. */
     struct route_limit_spec bs = {.breaker_threshold = 1, .breaker_cooldown_ms = 100};
