@@ -59,6 +59,7 @@ struct srv {
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
     struct srv_req *waiters;
+    int suspended;                /* connections suspended and not yet answered */
     pthread_t waiter_thread;
     int stopping;
 };

@@ -339,8 +339,14 @@ srv_wait(struct srv_req *r, const char *job_id, long timeout_ms, srv_handler aft
     struct srv *s = r->srv;
     snprintf(r->wait_job, sizeof r->wait_job, "%s", job_id);
     r->after_wait = after;
-    r->waiting = 1;
     pthread_mutex_lock(&s->wmu);
+    if (s->stopping) {
+        /* Shutting down: answer with what there is now. */
+        pthread_mutex_unlock(&s->wmu);
+        return after(r, NULL);
+    }
+    r->waiting = 1;
+    s->suspended++;
     /* The job may have finished already; then the waiter resumes at once. */
     struct store_job sj;
     struct ig_error err = {0};
@@ -479,6 +485,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     if (r->resumed) {
         r->resumed = 0;
         r->waiting = 0;
+        pthread_mutex_lock(&s->wmu);
+        s->suspended--;
+        pthread_mutex_unlock(&s->wmu);
         return r->after_wait(r, NULL);
     }
     if (*upload_size) {
@@ -647,6 +656,17 @@ srv_stop(struct srv *s)
     pthread_cond_signal(&s->wcv);
     pthread_mutex_unlock(&s->wmu);
     pthread_join(s->waiter_thread, NULL);
+    /* libmicrohttpd must not be stopped with connections still suspended:
+     * wait for the resumed ones to be answered. */
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&s->wmu);
+        int left = s->suspended;
+        pthread_mutex_unlock(&s->wmu);
+        if (!left)
+            break;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     pthread_cond_destroy(&s->wcv);
