@@ -673,6 +673,16 @@ static const struct field server_fields[] = {
     FLD(struct ig_server_cfg, "signing_key", F_STR, signing_key, 0),
     FEND};
 
+static const struct field store_fields[] = {
+    FLD(struct ig_store_cfg, "url", F_STR, url, 0),
+    FLD(struct ig_store_cfg, "blob_dir", F_STR, blob_dir, 0),
+    FLD(struct ig_store_cfg, "redis", F_STR, redis, 0),
+    FEND};
+
+static const struct field gate_fields[] = {
+    FLD(struct ig_gate_cfg, "enabled", F_BOOL, enabled, 0),
+    FEND};
+
 static const struct field limits_fields[] = {
     FLD(struct ig_limits, "max_body_bytes", F_BYTES, max_body_bytes, 0),
     FLD(struct ig_limits, "max_input_bytes", F_BYTES, max_input_bytes, 0),
@@ -795,6 +805,8 @@ read_validation(struct loader *L, yaml_node_t *n, void *base)
 
 static const struct field top_fields[] = {
     FMAP(struct ig_config, "server", server, 0, server_fields),
+    FMAP(struct ig_config, "store", store, 0, store_fields),
+    FMAP(struct ig_config, "gate", gate, 0, gate_fields),
     FMAP(struct ig_config, "limits", limits, 0, limits_fields),
     FFN("backends", REQ, read_backends),
     FFN("tenants", 0, read_tenants),
@@ -995,6 +1007,7 @@ ig_config_load(const char *name, const char *text, size_t len, struct ig_config_
     cfg->source = ig_arena_strdup(arena, name);
 
     cfg->server.log_level = 1;   /* info, unless the file says otherwise */
+    cfg->gate.enabled = 1;
     struct loader L = {.name = name, .arena = arena, .diags = diags};
     yaml_parser_t parser;
     yaml_document_t doc;

@@ -176,12 +176,26 @@ struct ig_server_cfg {
     char *signing_key;   /* reference (env:NAME, file:PATH) to the file-URL key */
 };
 
+/* Where shared state lives (docs/scaling.md). */
+struct ig_store_cfg {
+    char *url;           /* a SQLite directory (default: server.data_dir) or a
+                          * postgresql:// URL, or a reference to one (env:NAME) */
+    char *blob_dir;      /* content-addressed outputs (default: data_dir/blobs) */
+    char *redis;         /* HOST:PORT for cluster-wide limits; NULL: in memory */
+};
+
+struct ig_gate_cfg {
+    int enabled;         /* 0: outputs are checked to decode, nothing more */
+};
+
 struct ig_arena;
 
 struct ig_config {
     struct ig_arena *arena;   /* owns every string and array below */
     char *source;        /* file name, or "<embedded>" */
     struct ig_server_cfg server;
+    struct ig_store_cfg store;
+    struct ig_gate_cfg gate;
     struct ig_limits limits;
     struct ig_backend_cfg *backends; size_t n_backends;
     struct ig_tenant_cfg *tenants; size_t n_tenants;

@@ -5,9 +5,12 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/secret.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 test_buf(void **state)
@@ -100,6 +103,30 @@ test_grow_overflow(void **state)
     ig_free(p);
 }
 
+static void
+test_secret_refs(void **state)
+{
+    struct ig_error err = {0};
+    char *v;
+    setenv("IG_TEST_SECRET", "s3cr3t", 1);
+    assert_int_equal(ig_resolve_ref("env:IG_TEST_SECRET", &v, &err), 0);
+    assert_string_equal(v, "s3cr3t");
+    ig_free(v);
+    const char *path = tu_write_temp(".key", "from-file\nsecond line\n", 22);
+    char ref[300];
+    snprintf(ref, sizeof ref, "file:%s", path);
+    assert_int_equal(ig_resolve_ref(ref, &v, &err), 0);
+    assert_string_equal(v, "from-file");
+    ig_free(v);
+    unlink(path);
+    assert_int_equal(ig_resolve_ref("env:IG_TEST_NOT_SET_ANYWHERE", &v, &err), -1);
+    assert_string_equal(err.code, "secret_missing");
+    assert_int_equal(ig_resolve_ref(ref, &v, &err), -1);
+    assert_int_equal(ig_resolve_ref("postgresql://db/x", &v, &err), 0);
+    assert_string_equal(v, "postgresql://db/x");
+    ig_free(v);
+}
+
 int
 main(void)
 {
@@ -109,6 +136,7 @@ main(void)
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_error),
         cmocka_unit_test(test_grow_overflow),
+        cmocka_unit_test(test_secret_refs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
