@@ -57,7 +57,8 @@ main(int argc, char **argv)
              "      tier: fingerprint\n"
              "      license: {id: proprietary, flags: [commercial]}\n"
              "      price: {model: free}\n"
-             "ladders: [{name: g, class: generate, rungs: [{backend: fake}]}]\n",
+             "ladders: [{name: g, class: generate, rungs: [{backend: fake}]}]\n"
+             "gate: {enabled: false}\n",
              argv[1]);
     struct ig_error err = {0};
     struct ig_config *cfg = ig_config_load("pipeline", yaml, strlen(yaml), NULL, &err);

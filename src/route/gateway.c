@@ -75,9 +75,14 @@ struct job {
     struct route_render render;
     struct route_outcome outcome;
     json_t *attempts;             /* one object per attempt or skipped rung */
+    /* The last attempt, when it is written with the job's end (one transaction). */
+    struct store_attempt_end final;
+    char *final_detail;
+    int has_final;
     const char *resume;           /* vendor JSON to resume with, on recovery */
     char *resume_buf;
     atomic_int cancelled;
+    atomic_int running;           /* an attempt has started */
 };
 
 /* ---- Small helpers ------------------------------------------------------- */
@@ -200,6 +205,7 @@ job_free(struct job *j)
     render_clear(&j->render);
     route_outcome_clear(&j->outcome);
     ig_free(j->resume_buf);
+    ig_free(j->final_detail);
     ig_free(j);
 }
 
@@ -225,28 +231,82 @@ backend_name(const struct job *j)
                                                           : "none";
 }
 
-static void
-attempt_record(struct job *j, const char *outcome, const char *message, json_t *extra)
+/* Appends the attempt to the job's list; returns its JSON text for the store
+ * (NULL when out of memory). */
+static char *
+attempt_entry(struct job *j, const char *outcome, const char *message, json_t *extra)
 {
     json_t *a = json_pack("{s:i,s:s,s:s,s:s?}", "attempt", j->attempt_no, "backend",
                           backend_name(j), "outcome", outcome, "message", message);
     if (!a) {
         json_decref(extra);
-        return;
+        return NULL;
     }
     if (extra)
         json_object_update_missing(a, extra);
     json_decref(extra);
     char *text = json_dumps(a, JSON_COMPACT);
-    struct ig_error err = {0};
-    if (text && store_attempt_add(j->gw->store, j->id, j->attempt_no ? j->attempt_no : 0,
-                                  backend_name(j), outcome, text, &err) != 0)
-        ig_log(IG_LOG_ERROR, "store_failed",
-               json_pack("{s:s,s:s}", "job_id", j->id, "error", err.message));
-    free(text);
     json_array_append_new(j->attempts, a);
     const char *labels[] = {backend_name(j), outcome};
     ig_metric_add(j->gw->m_attempts, labels, 1);
+    return text;
+}
+
+static void
+store_failed(struct job *j, const struct ig_error *err)
+{
+    ig_log(IG_LOG_ERROR, "store_failed",
+           json_pack("{s:s,s:s}", "job_id", j->id, "error", err->message));
+}
+
+/* A rung skipped without a call: only its row is written. */
+static void
+attempt_record(struct job *j, const char *outcome, const char *message, json_t *extra)
+{
+    char *text = attempt_entry(j, outcome, message, extra);
+    struct ig_error err = {0};
+    if (text && store_attempt_add(j->gw->store, j->id, j->attempt_no, backend_name(j), outcome,
+                                  text, &err) != 0)
+        store_failed(j, &err);
+    free(text);
+}
+
+/* The end of a call: its row and its charge (committed when the vendor
+ * billed it, released otherwise) in one transaction, or, with at_finish,
+ * together with the job's end. */
+static void
+attempt_end(struct job *j, const char *outcome, const char *message, json_t *extra, int charged,
+            double actual_usd, int at_finish)
+{
+    char *text = attempt_entry(j, outcome, message, extra);
+    struct store_attempt_end e = {
+        .job_id = j->id,
+        .n = j->attempt_no,
+        .backend = backend_name(j),
+        .outcome = outcome,
+        .detail = text,
+        .reservation = j->reservation,
+        .settle = !j->reservation ? STORE_SETTLE_NONE
+                  : charged       ? STORE_SETTLE_COMMIT
+                                  : STORE_SETTLE_RELEASE,
+        .usd = actual_usd >= 0 ? actual_usd : j->reserved_usd,
+    };
+    if (e.settle == STORE_SETTLE_COMMIT) {
+        const char *labels[] = {backend_name(j), j->tenant_name};
+        ig_metric_add(j->gw->m_cost, labels, e.usd);
+    }
+    j->reservation = 0;
+    if (at_finish && text) {
+        /* backend and outcome point at strings that outlive the job. */
+        j->final = e;
+        j->final_detail = text;
+        j->has_final = 1;
+        return;
+    }
+    struct ig_error err = {0};
+    if (text && store_attempt_end(j->gw->store, &e, &err) != 0)
+        store_failed(j, &err);
+    free(text);
 }
 
 /* ---- Finishing ----------------------------------------------------------- */
@@ -265,9 +325,16 @@ job_finish(struct job *j, enum store_state state, json_t *result, const struct i
         json_decref(eo);
     }
     struct ig_error err = {0};
-    if (store_job_update(gw->store, j->id, state, rtext, etext, &err) < 0)
-        ig_log(IG_LOG_ERROR, "store_failed",
-               json_pack("{s:s,s:s}", "job_id", j->id, "error", err.message));
+    if (j->has_final) {
+        j->final.finish = 1;
+        j->final.state = state;
+        j->final.result = rtext;
+        j->final.error = etext;
+        if (store_attempt_end(gw->store, &j->final, &err) != 0)
+            store_failed(j, &err);
+    } else if (store_job_update(gw->store, j->id, state, rtext, etext, &err) < 0) {
+        store_failed(j, &err);
+    }
     free(rtext);
     free(etext);
     json_decref(result);
@@ -574,9 +641,9 @@ job_step(void *arg)
         .save_vendor = save_vendor,
         .cookie = j,
     };
-    if (store_job_update(gw->store, j->id, STORE_RUNNING, NULL, NULL, &err) < 0)
-        ig_log(IG_LOG_ERROR, "store_failed",
-               json_pack("{s:s,s:s}", "job_id", j->id, "error", err.message));
+    /* The store learns the job is running when there is something to resume
+     * it by (save_vendor); until then a crash simply runs it again. */
+    atomic_store(&j->running, 1);
     route_outcome_clear(&j->outcome);
     j->resume = NULL;
     if (gw->exec.start(gw->exec.ud, &a, on_done, j, &err) != 0) {
@@ -587,14 +654,14 @@ job_step(void *arg)
 }
 
 static json_t *
-output_entry(struct job *j, const struct route_image *im, const struct img *decoded,
+output_entry(struct job *j, const struct route_image *im, int width, int height,
              struct ig_error *err)
 {
     char hex[65];
     if (store_blob_put(j->gw->store, im->data, im->len, hex, err) != 0)
         return NULL;
-    return json_pack("{s:s,s:s,s:i,s:i,s:I}", "file", hex, "mime", im->mime, "width",
-                     decoded->width, "height", decoded->height, "bytes", (json_int_t)im->len);
+    return json_pack("{s:s,s:s,s:i,s:i,s:I}", "file", hex, "mime", im->mime, "width", width,
+                     "height", height, "bytes", (json_int_t)im->len);
 }
 
 static json_t *
@@ -639,11 +706,11 @@ job_after_attempt(void *arg)
     if (!o->ok) {
         int transport = retryable(o->err.code);
         route_limits_breaker_record(gw->limits, bname, !transport, now);
-        budget_settle(j, o->vendor_charged, o->cost_usd);
-        attempt_record(j, o->err.code[0] ? o->err.code : "upstream_error", o->err.message,
-                       o->retry_after_ms >= 0
-                           ? json_pack("{s:I}", "retry_after_ms", (json_int_t)o->retry_after_ms)
-                           : NULL);
+        attempt_end(j, o->err.code[0] ? o->err.code : "upstream_error", o->err.message,
+                    o->retry_after_ms >= 0
+                        ? json_pack("{s:I}", "retry_after_ms", (json_int_t)o->retry_after_ms)
+                        : NULL,
+                    o->vendor_charged, o->cost_usd, 0);
         if (atomic_load(&j->cancelled)) {
             job_finish(j, STORE_CANCELLED, NULL, NULL);
             return;
@@ -664,7 +731,6 @@ job_after_attempt(void *arg)
         return;
     }
     route_limits_breaker_record(gw->limits, bname, 1, now);
-    budget_settle(j, 1, o->cost_usd);
 
     /* Decode every output under the limits, then judge it. */
     struct ig_error err = {0};
@@ -673,37 +739,50 @@ job_after_attempt(void *arg)
     if (o->n_images == 0)
         ig_error_set(&err, 502, "malformed_response", "the backend answered with no image");
     for (int i = 0; i < o->n_images && pass; i++) {
-        struct img *out = img_decode(o->images[i].data, o->images[i].len, &gw->img_limits, &err);
-        if (!out) {
-            pass = 0;
-            break;
-        }
-        json_t *report = NULL;
-        int ok = 1;
-        if (gw->hooks.validate &&
-            gw->hooks.validate(gw->hooks.ud, gw->cfg, j->cls, j->req, out, j->input_img,
-                               j->mask_img, &report, &ok, &err) != 0)
-            ok = 0;
-        if (report)
-            json_array_append_new(scores, report);
-        if (!ok) {
-            pass = 0;
-            if (!err.code[0])
-                ig_error_set(&err, 502, "validation_failed", "output %d failed validation", i);
-            const char *labels[] = {b->name, ig_class_name(j->cls)};
-            ig_metric_add(gw->m_validation, labels, 1);
-        } else {
-            json_t *entry = output_entry(j, &o->images[i], out, &err);
-            if (!entry)
+        struct img *out = NULL;
+        struct img_info info;
+        if (!gw->cfg->gate.enabled) {
+            /* No gate: the output must still be an image within the limits,
+             * which its header tells without decoding the pixels. */
+            if (img_probe(o->images[i].data, o->images[i].len, &gw->img_limits, &info, &err) != 0) {
                 pass = 0;
-            else
-                json_array_append_new(outputs, entry);
+                break;
+            }
+        } else {
+            out = img_decode(o->images[i].data, o->images[i].len, &gw->img_limits, &err);
+            if (!out) {
+                pass = 0;
+                break;
+            }
+            info = out->info;
+            json_t *report = NULL;
+            int ok = 1;
+            if (gw->hooks.validate &&
+                gw->hooks.validate(gw->hooks.ud, gw->cfg, j->cls, j->req, out, j->input_img,
+                                   j->mask_img, &report, &ok, &err) != 0)
+                ok = 0;
+            if (report)
+                json_array_append_new(scores, report);
+            img_free(out);
+            if (!ok) {
+                pass = 0;
+                if (!err.code[0])
+                    ig_error_set(&err, 502, "validation_failed", "output %d failed validation", i);
+                const char *labels[] = {b->name, ig_class_name(j->cls)};
+                ig_metric_add(gw->m_validation, labels, 1);
+                break;
+            }
         }
-        img_free(out);
+        json_t *entry = output_entry(j, &o->images[i], info.width, info.height, &err);
+        if (!entry)
+            pass = 0;
+        else
+            json_array_append_new(outputs, entry);
     }
     if (!pass) {
-        attempt_record(j, err.code[0] ? err.code : "validation_failed", err.message,
-                       json_pack("{s:O}", "validation", scores));
+        /* The vendor made the image, so the vendor is paid for it. */
+        attempt_end(j, err.code[0] ? err.code : "validation_failed", err.message,
+                    json_pack("{s:O}", "validation", scores), 1, o->cost_usd, 0);
         json_decref(outputs);
         json_decref(scores);
         if (atomic_load(&j->cancelled)) {
@@ -724,7 +803,7 @@ job_after_attempt(void *arg)
         next_rung(j, "validation_failed");
         return;
     }
-    attempt_record(j, "ok", NULL, NULL);
+    attempt_end(j, "ok", NULL, NULL, 1, o->cost_usd, 1);
     json_t *prov = provenance(j, scores);
     json_t *result = json_pack("{s:s,s:s,s:o,s:o}", "job_id", j->id, "class",
                                ig_class_name(j->cls), "outputs", outputs, "provenance", prov);
@@ -1063,6 +1142,17 @@ route_gateway_recover(struct route_gateway *gw, struct ig_error *err)
         route_sched_post(gw->sched, LEASE_MS / 3, lease_tick, gw);
     }
     return n;
+}
+
+int
+route_gateway_running(struct route_gateway *gw, const char *job_id)
+{
+    int running = 0;
+    pthread_mutex_lock(&gw->mu);
+    for (struct job *j = gw->active; j && !running; j = j->next)
+        running = strcmp(j->id, job_id) == 0 && atomic_load(&j->running);
+    pthread_mutex_unlock(&gw->mu);
+    return running;
 }
 
 int

@@ -131,6 +131,8 @@ int route_gateway_recover(struct route_gateway *gw, struct ig_error *err);
  * worker thread; it must not block). */
 void route_gateway_set_listener(struct route_gateway *gw, void (*fn)(void *ud, const char *job_id),
                                 void *ud);
+/* Is this job being worked on here right now (an attempt has started)? */
+int route_gateway_running(struct route_gateway *gw, const char *job_id);
 /* Jobs currently in memory (running or waiting). */
 int route_gateway_active(struct route_gateway *gw);
 

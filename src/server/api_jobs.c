@@ -186,6 +186,12 @@ srv_job_view(struct srv_req *r, const char *job_id, int *state, struct ig_error 
                              "attempt_count", sj.attempts, "attempts",
                              attempts ? json_incref(attempts) : json_array(), "outputs", outputs,
                              "provenance", prov, "error", error);
+    /* An attempt under way shows as running before the store knows it. */
+    if (sj.state == STORE_QUEUED && r->srv->deps.gw && route_gateway_running(r->srv->deps.gw, sj.id)) {
+        sj.state = STORE_RUNNING;
+        if (view)
+            json_object_set_new(view, "state", json_string(store_state_name(sj.state)));
+    }
     *state = sj.state;
     json_decref(result);
     json_decref(error);

@@ -286,15 +286,24 @@ authenticate(struct srv_req *r, struct ig_error *err)
 
 /* ---- Waiting for jobs without a thread ----------------------------------- */
 
+/* The gateway's listener: resumes the requests waiting for this job at once,
+ * from the worker that finished it (MHD_resume_connection is thread-safe);
+ * the waiter thread is left with the deadlines. */
 static void
 job_finished(void *ud, const char *job_id)
 {
     struct srv *s = ud;
     pthread_mutex_lock(&s->wmu);
-    for (struct srv_req *w = s->waiters; w; w = w->next_waiter)
-        if (strcmp(w->wait_job, job_id) == 0)
-            w->wait_until_ms = 0;   /* due now */
-    pthread_cond_signal(&s->wcv);
+    for (struct srv_req **p = &s->waiters; *p;) {
+        struct srv_req *w = *p;
+        if (strcmp(w->wait_job, job_id) == 0) {
+            *p = w->next_waiter;
+            w->resumed = 1;
+            MHD_resume_connection(w->conn);
+        } else {
+            p = &w->next_waiter;
+        }
+    }
     pthread_mutex_unlock(&s->wmu);
 }
 

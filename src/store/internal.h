@@ -25,6 +25,7 @@ struct store_ops {
                            struct ig_error *err);
     int (*attempt_add)(void *impl, const char *job_id, int n, const char *backend,
                        const char *outcome, const char *detail_json, struct ig_error *err);
+    int (*attempt_end)(void *impl, const struct store_attempt_end *e, struct ig_error *err);
     int (*budget_reserve)(void *impl, const char *tenant, const char *job_id, int attempt,
                           double usd, double daily_cap, double monthly_cap, long at_ms,
                           long long *reservation, struct ig_error *err);

@@ -305,7 +305,7 @@ locked_job_set_vendor(struct pg_store *s, const char *id, const char *vendor_jso
     char now[32];
     snprintf(now, sizeof now, "%ld", store_now_ms());
     const char *p[] = {vendor_json, now, id};
-    return exec_ok(s, "UPDATE jobs SET vendor=$1, updated_ms=$2 WHERE id=$3", 3, p, err,
+    return exec_ok(s, "UPDATE jobs SET vendor=$1, updated_ms=$2, state=GREATEST(state, 1) WHERE id=$3", 3, p, err,
                    "saving vendor state");
 }
 
@@ -482,6 +482,25 @@ ledger_settle(struct pg_store *s, long long reservation, const char *state, doub
     return 0;
 }
 
+static int
+locked_attempt_end(struct pg_store *s, const struct store_attempt_end *e, struct ig_error *err)
+{
+    if (exec_ok(s, "BEGIN", 0, NULL, err, "ending an attempt") != 0)
+        return -1;
+    int rc = locked_attempt_add(s, e->job_id, e->n, e->backend, e->outcome, e->detail, err);
+    if (rc == 0 && e->reservation && e->settle != STORE_SETTLE_NONE)
+        rc = ledger_settle(s, e->reservation,
+                           e->settle == STORE_SETTLE_COMMIT ? "committed" : "released",
+                           e->settle == STORE_SETTLE_COMMIT ? e->usd : 0, err);
+    if (rc == 0 && e->finish)
+        rc = locked_job_update(s, e->job_id, e->state, e->result, e->error, err) < 0 ? -1 : 0;
+    if (rc != 0 || exec_ok(s, "COMMIT", 0, NULL, err, "ending an attempt") != 0) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- The ops table ----------------------------------------------------------- */
 
 #define LOCKED(impl, call)                        \
@@ -532,6 +551,12 @@ pg_attempt_add(void *impl, const char *job_id, int n, const char *backend, const
                const char *detail_json, struct ig_error *err)
 {
     LOCKED(impl, locked_attempt_add(s, job_id, n, backend, outcome, detail_json, err));
+}
+
+static int
+pg_attempt_end(void *impl, const struct store_attempt_end *e, struct ig_error *err)
+{
+    LOCKED(impl, locked_attempt_end(s, e, err));
 }
 
 static int
@@ -594,6 +619,7 @@ static const struct store_ops pg_ops = {
     .job_set_vendor = pg_job_set_vendor,
     .jobs_unfinished = pg_jobs_unfinished,
     .attempt_add = pg_attempt_add,
+    .attempt_end = pg_attempt_end,
     .budget_reserve = pg_budget_reserve,
     .budget_commit = pg_budget_commit,
     .budget_release = pg_budget_release,

@@ -271,7 +271,7 @@ locked_job_set_vendor(struct sqlite_store *s, const char *id, const char *vendor
                       struct ig_error *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET vendor=?, updated_ms=? WHERE id=?", -1, &st,
+    if (sqlite3_prepare_v2(s->db, "UPDATE jobs SET vendor=?, updated_ms=?, state=MAX(state, 1) WHERE id=?", -1, &st,
                            NULL) != SQLITE_OK)
         return db_fail(s, err, "saving vendor state");
     sqlite3_bind_text(st, 1, vendor_json, -1, SQLITE_STATIC);
@@ -445,6 +445,26 @@ locked_budget_spent(struct sqlite_store *s, const char *tenant, long since_ms, d
     return spent_since(s, tenant, since_ms, usd) == 0 ? 0 : db_fail(s, err, "reading the ledger");
 }
 
+static int
+locked_attempt_end(struct sqlite_store *s, const struct store_attempt_end *e, struct ig_error *err)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "ending an attempt");
+    int rc = locked_attempt_add(s, e->job_id, e->n, e->backend, e->outcome, e->detail, err);
+    if (rc == 0 && e->reservation && e->settle != STORE_SETTLE_NONE)
+        rc = ledger_settle(s, e->reservation,
+                           e->settle == STORE_SETTLE_COMMIT ? "committed" : "released",
+                           e->settle == STORE_SETTLE_COMMIT ? e->usd : 0, err);
+    if (rc == 0 && e->finish)
+        rc = locked_job_update(s, e->job_id, e->state, e->result, e->error, err) < 0 ? -1 : 0;
+    if (rc != 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        if (rc == 0)
+            rc = db_fail(s, err, "ending an attempt");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
 /* ---- Leases: one process owns the store ---------------------------------- */
 
 static int
@@ -532,6 +552,12 @@ sq_attempt_add(void *impl, const char *job_id, int n, const char *backend, const
 }
 
 static int
+sq_attempt_end(void *impl, const struct store_attempt_end *e, struct ig_error *err)
+{
+    LOCKED(impl, locked_attempt_end(s, e, err));
+}
+
+static int
 sq_budget_reserve(void *impl, const char *tenant, const char *job_id, int attempt, double usd,
                   double daily_cap, double monthly_cap, long at_ms, long long *reservation,
                   struct ig_error *err)
@@ -591,6 +617,7 @@ static const struct store_ops sqlite_ops = {
     .job_set_vendor = sq_job_set_vendor,
     .jobs_unfinished = sq_jobs_unfinished,
     .attempt_add = sq_attempt_add,
+    .attempt_end = sq_attempt_end,
     .budget_reserve = sq_budget_reserve,
     .budget_commit = sq_budget_commit,
     .budget_release = sq_budget_release,

@@ -202,6 +202,12 @@ store_attempt_add(struct store *s, const char *job_id, int n, const char *backen
 }
 
 int
+store_attempt_end(struct store *s, const struct store_attempt_end *e, struct ig_error *err)
+{
+    return s->ops->attempt_end(s->impl, e, err);
+}
+
+int
 store_budget_reserve(struct store *s, const char *tenant, const char *job_id, int attempt,
                      double usd, double daily_cap, double monthly_cap, long at_ms,
                      long long *reservation, struct ig_error *err)

@@ -66,6 +66,7 @@ int store_job_get(struct store *s, const char *id, const char *tenant, struct st
 /* Moves a job on. A terminal job never moves again (returns 1, unchanged). */
 int store_job_update(struct store *s, const char *id, enum store_state state, const char *result,
                      const char *error, struct ig_error *err);
+/* Saves what an async vendor job is resumed by, and marks the job running. */
 int store_job_set_vendor(struct store *s, const char *id, const char *vendor_json,
                          struct ig_error *err);
 /* Calls fn for each job that is queued or running (crash recovery). fn runs
@@ -82,6 +83,23 @@ int store_jobs_claim(struct store *s, const char *owner, long lease_ms, int forc
                      struct ig_error *err);
 /* Extends the leases of every unfinished job owner holds. */
 int store_lease_renew(struct store *s, const char *owner, long lease_ms, struct ig_error *err);
+
+/* The end of an attempt, written in one transaction: its row, the settling
+ * of its budget reservation, and (finish) the job's terminal state. */
+enum store_settle { STORE_SETTLE_NONE, STORE_SETTLE_COMMIT, STORE_SETTLE_RELEASE };
+
+struct store_attempt_end {
+    const char *job_id;
+    int n;
+    const char *backend, *outcome, *detail;   /* detail: JSON */
+    long long reservation;                    /* 0: none */
+    enum store_settle settle;
+    double usd;                               /* committed amount */
+    int finish;                               /* also move the job to state */
+    enum store_state state;
+    const char *result, *error;
+};
+int store_attempt_end(struct store *s, const struct store_attempt_end *e, struct ig_error *err);
 
 int store_attempt_add(struct store *s, const char *job_id, int n, const char *backend,
                       const char *outcome, const char *detail_json, struct ig_error *err);
