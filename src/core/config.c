@@ -626,6 +626,7 @@ static const struct field tenant_fields[] = {
     {"license_policy", F_MAP, 0, 0, 0, NULL, policy_fields, NULL},
     {"budget", F_MAP, 0, 0, 0, NULL, budget_fields, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, tenant_limit_fields, NULL},
+    FLD(struct ig_tenant_cfg, "webhook_secret", F_STR, webhook_secret, 0),
     FEND};
 
 static const struct field rung_fields[] = {
@@ -677,6 +678,13 @@ static const struct field store_fields[] = {
     FLD(struct ig_store_cfg, "url", F_STR, url, 0),
     FLD(struct ig_store_cfg, "blob_dir", F_STR, blob_dir, 0),
     FLD(struct ig_store_cfg, "redis", F_STR, redis, 0),
+    FEND};
+
+static const struct field fetch_fields[] = {
+    FLD(struct ig_fetch_cfg, "allow_http", F_BOOL, allow_http, 0),
+    FLD(struct ig_fetch_cfg, "allow_loopback", F_BOOL, allow_loopback, 0),
+    FLD(struct ig_fetch_cfg, "allow_private", F_BOOL, allow_private, 0),
+    FLD(struct ig_fetch_cfg, "timeout_ms", F_INT, timeout_ms, 0),
     FEND};
 
 static const struct field gate_fields[] = {
@@ -807,6 +815,7 @@ static const struct field top_fields[] = {
     FMAP(struct ig_config, "server", server, 0, server_fields),
     FMAP(struct ig_config, "store", store, 0, store_fields),
     FMAP(struct ig_config, "gate", gate, 0, gate_fields),
+    FMAP(struct ig_config, "fetch", fetch, 0, fetch_fields),
     FMAP(struct ig_config, "limits", limits, 0, limits_fields),
     FFN("backends", REQ, read_backends),
     FFN("tenants", 0, read_tenants),
@@ -927,6 +936,10 @@ cross_check(struct loader *L, struct ig_config *c)
                 diag_at(L, t->line, t->col,
                         "tenant '%s': keys are stored hashed, as sha256:<64 lowercase hex> "
                         "(imagegate config hash-key prints one)", t->name ? t->name : "?");
+        if (t->webhook_secret && !credential_is_reference(t->webhook_secret))
+            diag_at(L, t->line, t->col,
+                    "tenant '%s': webhook_secret must be a reference such as env:NAME",
+                    t->name ? t->name : "?");
         for (size_t j = 0; j < t->n_allowed; j++)
             if (find_backend(c, t->allowed_backends[j]) < 0)
                 diag_at(L, t->line, t->col, "tenant '%s' allows unknown backend '%s'",
@@ -979,6 +992,7 @@ apply_defaults(struct ig_config *c)
     if (!c->server.threads)    c->server.threads = 2;
     if (!c->server.workers)    c->server.workers = 2;
     if (!c->server.data_dir)   c->server.data_dir = "./imagegate-data";
+    if (!c->fetch.timeout_ms)  c->fetch.timeout_ms = 15000;
 }
 
 /* ---- Entry points ---------------------------------------------------------- */

@@ -128,6 +128,7 @@ struct ig_tenant_cfg {
     } license_policy;
     double budget_daily_usd, budget_monthly_usd;   /* 0 = no ceiling */
     int rpm, ipm, concurrency;
+    char *webhook_secret;     /* reference to the key webhooks are signed with */
     int line, col;
 };
 
@@ -184,6 +185,14 @@ struct ig_store_cfg {
     char *redis;         /* HOST:PORT for cluster-wide limits; NULL: in memory */
 };
 
+/* Outbound fetches of URLs users give (input images, webhooks). */
+struct ig_fetch_cfg {
+    int allow_http;      /* plain http:// besides https:// */
+    int allow_loopback;
+    int allow_private;
+    int timeout_ms;
+};
+
 struct ig_gate_cfg {
     int enabled;         /* 0: outputs are checked to decode, nothing more */
 };
@@ -196,6 +205,7 @@ struct ig_config {
     struct ig_server_cfg server;
     struct ig_store_cfg store;
     struct ig_gate_cfg gate;
+    struct ig_fetch_cfg fetch;
     struct ig_limits limits;
     struct ig_backend_cfg *backends; size_t n_backends;
     struct ig_tenant_cfg *tenants; size_t n_tenants;

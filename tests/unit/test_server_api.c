@@ -15,7 +15,9 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <microhttpd.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 /* key "alpha-key" and "beta-key", hashed */
 static const char config_yaml[] =
     "limits: {max_body_bytes: 2MiB, max_json_depth: 8, job_timeout_ms: 10000}\n"
+    "fetch: {allow_http: true, allow_loopback: true}\n"
     "backends:\n"
     "  - name: fake\n"
     "    adapter: openai\n"
@@ -40,6 +43,7 @@ static const char config_yaml[] =
     "tenants:\n"
     "  - name: alpha\n"
     "    keys: [\"sha256:KEYA\"]\n"
+    "    webhook_secret: env:IG_TEST_HOOK_SECRET\n"
     "  - name: beta\n"
     "    keys: [\"sha256:KEYB\"]\n"
     "ladders:\n"
@@ -355,7 +359,11 @@ test_hostile_bodies(void **state)
         {"{\"class\":\"teleport\",\"prompt\":\"x\"}", 400, "invalid_request"},
         {"{\"class\":\"upscale\",\"input\":{\"b64\":\"!!notbase64!!\"}}", 400, "invalid_request"},
         {"{\"class\":\"upscale\",\"input\":{\"b64\":\"aGVsbG8gd29ybGQ=\"}}", 415, "unsupported_format"},
-        {"{\"class\":\"upscale\",\"input\":{\"url\":\"http://10.0.0.1/x.png\"}}", 400, "invalid_request"},
+        {"{\"class\":\"upscale\",\"input\":{\"url\":\"http://10.0.0.1/x.png\"}}", 400, "url_refused"},
+        {"{\"class\":\"upscale\",\"input\":{\"url\":\"http://169.254.169.254/latest\"}}", 400, "url_refused"},
+        {"{\"class\":\"upscale\",\"input\":{\"url\":\"file:///etc/passwd\"}}", 400, "url_refused"},
+        {"{\"class\":\"generate\",\"prompt\":\"x\",\"webhook\":{\"url\":\"http://10.0.0.1/h\"}}", 400, "url_refused"},
+        {"{\"class\":\"generate\",\"prompt\":\"x\",\"webhook\":{\"u\":1}}", 400, "invalid_request"},
         {"", 400, "bad_json"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -519,6 +527,122 @@ test_idempotency_header(void **state)
     json_decref(d);
 }
 
+/* ---- A receiver for webhooks ------------------------------------------------ */
+
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static char hook_body[65536], hook_sig[256];
+static int hook_calls;
+
+static enum MHD_Result
+hook_serve(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+           const char *version, const char *data, size_t *size, void **req)
+{
+    static struct ig_buf body;
+    if (!*req) {
+        *req = c;
+        ig_buf_reset(&body);
+        return MHD_YES;
+    }
+    if (*size) {
+        ig_buf_append(&body, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&hook_mu);
+    hook_calls++;
+    snprintf(hook_body, sizeof hook_body, "%s", body.data ? body.data : "");
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Imagegate-Signature");
+    snprintf(hook_sig, sizeof hook_sig, "%s", sig ? sig : "");
+    pthread_mutex_unlock(&hook_mu);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret = MHD_queue_response(c, 204, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void
+test_webhook_signed(void **state)
+{
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                            hook_serve, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    int port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"class\":\"generate\",\"prompt\":\"hook me\",\"webhook\":{\"url\":"
+             "\"http://127.0.0.1:%d/hook\"}}", port);
+    struct resp r;
+    json_t *j = post_json("/v1/jobs", "alpha-key", body, "Prefer: wait=5", &r);
+    assert_int_equal(r.status, 200);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    int calls = 0;
+    for (int i = 0; i < 100 && !calls; i++) {
+        usleep(20000);
+        pthread_mutex_lock(&hook_mu);
+        calls = hook_calls;
+        pthread_mutex_unlock(&hook_mu);
+    }
+    assert_int_equal(calls, 1);
+    json_t *hook = json_loads(hook_body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(hook, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(hook, "state")), "succeeded");
+    /* t=<time>,v1=HMAC-SHA256(secret, "<time>.<body>") */
+    long t = 0;
+    char v1[65] = "";
+    assert_int_equal(sscanf(hook_sig, "t=%ld,v1=%64s", &t, v1), 2);
+    char signed_part[70000];
+    snprintf(signed_part, sizeof signed_part, "%ld.%s", t, hook_body);
+    unsigned char mac[32];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), "hook-secret", 11, (unsigned char *)signed_part, strlen(signed_part), mac,
+         &n);
+    char want[65];
+    for (unsigned i = 0; i < n; i++)
+        snprintf(want + 2 * i, 3, "%02x", mac[i]);
+    assert_string_equal(v1, want);
+    json_decref(hook);
+    json_decref(j);
+    ig_buf_free(&r.body);
+    MHD_stop_daemon(d);
+    /* The tenant without a webhook secret cannot ask for webhooks. */
+    j = post_json("/v1/jobs", "beta-key", body, NULL, &r);
+    assert_int_equal(r.status, 400);
+    json_decref(j);
+    ig_buf_free(&r.body);
+}
+
+/* An input image by URL: here, a signed file URL of this very gateway. */
+static void
+test_url_input(void **state)
+{
+    char *b64 = png_b64();
+    char body[4096];
+    snprintf(body, sizeof body, "{\"class\":\"upscale\",\"input\":{\"b64\":\"%s\"}}", b64);
+    ig_free(b64);
+    struct resp r;
+    json_t *j = post_json("/v1/jobs", "alpha-key", body, "Prefer: wait=5", &r);
+    const char *url = json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "outputs"), 0), "url"));
+    assert_non_null(url);
+    char b2[1024];
+    snprintf(b2, sizeof b2, "{\"class\":\"upscale\",\"input\":{\"url\":\"%s%s\"}}", base, url);
+    ig_buf_free(&r.body);
+    json_t *k = post_json("/v1/jobs", "alpha-key", b2, "Prefer: wait=5", &r);
+    if (r.status != 200)
+        fail_msg("url input: %ld %s", r.status, r.body.data);
+    assert_string_equal(json_string_value(json_object_get(k, "state")), "succeeded");
+    json_decref(k);
+    json_decref(j);
+    ig_buf_free(&r.body);
+    /* A URL answering 404 is a clear error. */
+    snprintf(b2, sizeof b2, "{\"class\":\"upscale\",\"input\":{\"url\":\"%s/v1/nothing\"}}", base);
+    k = post_json("/v1/jobs", "alpha-key", b2, NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(k), "fetch_failed");
+    json_decref(k);
+    ig_buf_free(&r.body);
+}
+
 static void
 test_metrics_parse(void **state)
 {
@@ -553,8 +677,11 @@ main(void)
         cmocka_unit_test(test_openai_generations),
         cmocka_unit_test(test_openai_edits_multipart),
         cmocka_unit_test(test_idempotency_header),
+        cmocka_unit_test(test_webhook_signed),
+        cmocka_unit_test(test_url_input),
         cmocka_unit_test(test_metrics_parse),
     };
+    setenv("IG_TEST_HOOK_SECRET", "hook-secret", 1);
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
     return rc;
