@@ -738,6 +738,7 @@ job_step(void *arg)
         .quality = jstr(j->req, "quality"),
         .output_format = jstr(j->req, "output_format"),
         .params = j->render.params,
+        .vendor_params = json_object_get(j->req, "vendor_params"),
         .input = j->input.len ? j->input.data : NULL,
         .input_len = j->input.len,
         .mask = j->mask.len ? j->mask.data : NULL,
@@ -985,6 +986,11 @@ job_new(struct route_gateway *gw, const char *id, const char *tenant, json_t *re
                            MAX_CANDIDATES, err);
     if (j->n_cand < 0)
         goto fail;
+    for (int i = 0; gw->exec.can_run && i < j->n_cand; i++)
+        if (j->cand[i].usable && j->cand[i].backend &&
+            !gw->exec.can_run(gw->exec.ud, j->cand[i].backend, j->cand[i].why,
+                              sizeof j->cand[i].why))
+            j->cand[i].usable = 0;
     return j;
 fail:
     job_free(j);
@@ -1123,6 +1129,13 @@ route_gateway_cancel(struct route_gateway *gw, const char *job_id, const char *t
     pthread_cond_broadcast(&gw->done_cv);
     pthread_mutex_unlock(&gw->mu);
     return 0;
+}
+
+void
+route_gateway_set_limits(struct route_gateway *gw, struct route_limits *limits)
+{
+    route_limits_free(gw->limits);
+    gw->limits = limits;
 }
 
 void

@@ -40,6 +40,7 @@ struct route_attempt {
     const char *quality;
     const char *output_format;
     const json_t *params;         /* backend-specific parameters the renderer chose */
+    const json_t *vendor_params;  /* the client's vendor_params, passed through */
     const void *input;  size_t input_len;   /* encoded input image, untouched */
     const void *mask;   size_t mask_len;
     long deadline_ms;             /* route_now_ms() clock */
@@ -80,6 +81,9 @@ struct route_executor {
      * Returns -1 (with err) only when the attempt could not be started. */
     int (*start)(void *ud, const struct route_attempt *a, route_done_fn done, void *cookie,
                  struct ig_error *err);
+    /* Optional: can this executor run the backend at all? 0 with a reason
+     * makes the rung a skipped one, never an attempt. */
+    int (*can_run)(void *ud, const struct ig_backend_cfg *b, char *why, size_t why_size);
 };
 
 /* The rendering of a job's prompt for one backend. */
@@ -106,12 +110,16 @@ struct route_hooks {
 };
 
 struct route_gateway;
+struct route_limits;
 
 struct route_gateway *route_gateway_new(const struct ig_config *cfg, struct store *st,
                                         struct ig_metrics *metrics,
                                         const struct route_executor *exec,
                                         const struct route_hooks *hooks, int threads,
                                         struct ig_error *err);
+/* Shares limits with other replicas (route_limits_new_redis); the gateway
+ * takes ownership. Call before the first job. */
+void route_gateway_set_limits(struct route_gateway *gw, struct route_limits *limits);
 /* Stop the executor first: an adapter must not complete into a freed gateway. */
 void route_gateway_free(struct route_gateway *gw);
 

@@ -2,8 +2,7 @@
 /* cmd-serve.c -- 'imagegate serve': run the gateway until SIGINT or SIGTERM. */
 #include "tools/tool.h"
 #include "core/config.h"
-#include "core/metrics.h"
-#include "server/server.h"
+#include "tools/stack.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -52,21 +51,18 @@ cmd_serve_exec(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct ig_metrics *metrics = ig_metrics_new();
-    struct srv_deps deps = {.metrics = metrics};
-    struct srv *s = metrics ? srv_start(cfg, &deps, listen, &err) : NULL;
-    if (!s) {
-        ig_metrics_free(metrics);
+    struct tool_stack stack;
+    if (tool_stack_start(&stack, cfg, 1, listen, &err) != 0) {
         ig_config_free(cfg);
         return tool_report_error(&tool_cmd_serve, &err, 0);
     }
-    printf("imagegate: listening on http://%s (config %s)\n", srv_address(s), cfg->source);
+    printf("imagegate: listening on http://%s (config %s, store %s, %d emulators)\n",
+           srv_address(stack.srv), cfg->source, store_kind(stack.store), stack.n_emus);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "imagegate: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    srv_stop(s);
-    ig_metrics_free(metrics);
+    tool_stack_stop(&stack);
     ig_config_free(cfg);
     return TOOL_OK;
 }

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/* backend.h -- vendor adapters: one protocol per file behind one table.
+ *
+ * The shape of curl's protocol handlers. A protocol is a const table of
+ * slots (struct be_protocol); a call to a vendor is a small state machine
+ * that the loop (loop.c) drives on one libcurl multi handle, so many calls
+ * are in flight on one thread and a slow vendor never blocks another:
+ *
+ *   submit  builds the first HTTP exchange from the request;
+ *   answer  reads each answer and either finishes the call (an image, or an
+ *           error in the taxonomy), or builds the next exchange: a poll of
+ *           an async job (after a delay), or a fetch of a result URL;
+ *   resume  builds the first poll of an async job saved before a crash;
+ *   cancel  best-effort cancellation at the vendor.
+ *
+ * Every protocol maps vendor answers to one error taxonomy: auth, quota,
+ * rate_limited, moderated, invalid_request, upstream_error, timeout,
+ * malformed_response. A 200 with no image is malformed_response, never a
+ * success. Image bytes are kept exactly as the vendor sent them. */
+#ifndef IG_BACKENDS_BACKEND_H
+#define IG_BACKENDS_BACKEND_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/error.h"
+
+#define BE_MAX_IMAGES 8
+
+struct be_request {
+    const struct ig_backend_cfg *cfg;
+    enum ig_class cls;
+    const char *prompt, *negative_prompt;
+    int width, height, n, scale;
+    long long seed;
+    int has_seed;
+    const char *quality, *output_format;
+    const json_t *vendor_params;     /* passed through as given (may be NULL) */
+    const void *input;  size_t input_len;
+    const void *mask;   size_t mask_len;
+    const char *job_id;
+    int attempt;
+    long deadline_ms;                /* route_now_ms() clock; 0: none */
+    const char *resume;              /* vendor state saved before a crash (JSON) */
+    long max_body_bytes;
+    int max_json_depth;
+};
+
+struct be_image {
+    void  *data;
+    size_t len;
+    char   mime[32];
+};
+
+struct be_result {
+    int ok;
+    struct ig_error err;
+    long retry_after_ms;             /* -1: the vendor said nothing */
+    int charged;                     /* the vendor billed this call */
+    double cost_usd;                 /* what it billed, when it said; -1 unknown */
+    struct be_image images[BE_MAX_IMAGES];
+    int n_images;
+    json_t *provenance;              /* request id, model, fingerprint, seed, finish reason,
+                                      * usage, timings, dropped parameters */
+};
+void be_result_clear(struct be_result *r);
+
+/* One HTTP exchange the protocol asks the loop for, and its answer. */
+struct be_exchange {
+    char method[8];
+    char *url;
+    struct curl_slist *headers;
+    struct ig_buf body;              /* JSON or raw request body */
+    curl_mime *mime;                 /* multipart instead of body (built on `easy`) */
+    int untrusted_url;               /* the vendor gave this URL: through the URL guard */
+    struct curl_slist *resolve;      /* the guard's pinned address for it */
+    /* the answer */
+    long status;
+    struct ig_buf answer;
+    char content_type[128];
+    struct curl_slist *answer_headers;   /* "name: value" lines, as received */
+    int over_cap;
+    CURLcode curl_code;
+};
+
+struct be_call;
+
+enum be_next {
+    BE_DONE,      /* result is filled */
+    BE_SEND,      /* the next exchange is built: send it now */
+    BE_WAIT       /* the next exchange is built: send it after call->wait_ms */
+};
+
+struct be_protocol {
+    const char *name;                /* the config's adapter kind */
+    int  (*submit)(struct be_call *c);
+    enum be_next (*answer)(struct be_call *c);
+    int  (*resume)(struct be_call *c, const json_t *saved);
+    void (*cancel)(struct be_call *c);
+    void (*free_state)(void *state);
+};
+
+struct be_call {
+    const struct be_protocol *proto;
+    struct be_request req;
+    char *credential;                /* resolved secret; never logged */
+    char *base;                      /* endpoint without a trailing slash */
+    struct be_exchange x;
+    CURL *easy;                      /* valid while building an exchange */
+    void *state;                     /* the protocol's own */
+    struct be_result result;
+    long wait_ms;
+    int exchanges;
+    long started_ms;
+    /* Called with the JSON that resumes an async job (its id, polling URL). */
+    void (*save)(void *ud, const char *json);
+    void (*done)(void *ud, struct be_call *c);
+    void *ud;
+    /* loop bookkeeping */
+    struct be_call *next;            /* on the incoming or waiting list */
+    struct be_call *next_active;     /* on the list of transfers in the multi handle */
+    long due_ms;
+    int redirects;
+};
+
+/* ---- Helpers protocols share (protocol.c) ------------------------------- */
+
+/* Starts a new exchange: method and URL (printf-style), headers cleared. */
+int be_x_start(struct be_call *c, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int be_x_header(struct be_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets a JSON body (steals body) with its Content-Type. */
+int be_x_json(struct be_call *c, json_t *body);
+/* An answer header, case-insensitive; NULL when absent. */
+const char *be_answer_header(const struct be_call *c, const char *name);
+/* The answer as JSON, under the depth and size limits; NULL with the call's
+ * result set to malformed_response. */
+json_t *be_answer_json(struct be_call *c);
+/* Finishes the call with an error of the taxonomy; returns BE_DONE. */
+enum be_next be_fail(struct be_call *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps an HTTP status to the taxonomy (401/403 auth, 402 quota, 429
+ * rate_limited, 400/404/413/415/422 invalid_request, 5xx upstream_error),
+ * reads Retry-After / retry-after-ms, and finishes the call. */
+enum be_next be_fail_status(struct be_call *c, const char *vendor_message);
+/* Adds an image (copied) to the result. */
+int be_add_image(struct be_call *c, const void *data, size_t len, const char *mime);
+/* Decodes standard base64 (a data: URL prefix is skipped). */
+int be_base64_decode(const char *in, struct ig_buf *out);
+int be_base64_encode(const void *data, size_t len, struct ig_buf *out);
+/* Notes a parameter the contract made the adapter drop or translate. */
+void be_note(struct be_call *c, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Registry and loop ----------------------------------------------------- */
+
+extern const struct be_protocol be_protocol_openai;
+
+/* The protocol for a config's adapter kind; NULL when this build has none. */
+const struct be_protocol *be_find(const char *adapter);
+
+struct be_loop;
+
+struct be_loop *be_loop_new(struct ig_error *err);
+void be_loop_free(struct be_loop *l);   /* fails every call still in flight with timeout */
+/* Starts a call. credential is resolved from the backend's reference here.
+ * done is called exactly once, on the loop's thread. -1: not started. */
+int be_call_start(struct be_loop *l, const struct be_request *req,
+                  void (*save)(void *ud, const char *json),
+                  void (*done)(void *ud, struct be_call *c), void *ud, struct ig_error *err);
+void be_call_free(struct be_call *c);
+
+#endif

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* openai.c -- OpenAI Images: generations as JSON, edits as multipart.
+ *
+ * POST {endpoint}/images/generations with {model, prompt, n, size, quality,
+ * output_format, ...}; POST {endpoint}/images/edits as multipart with
+ * image (or image[] for references), mask and the same fields as text.
+ * Answers carry data[].b64_json (GPT image) or data[].url (DALL-E, fetched
+ * at once: it expires). Errors are {"error":{"message","type","code"}};
+ * moderation is a 400 with code moderation_blocked or
+ * content_policy_violation; 429 with insufficient_quota is quota, not a
+ * rate limit. The API takes no seed and no negative prompt: both are
+ * dropped with a note. Parameters the gateway does not interpret
+ * (vendor_params: background, moderation, output_compression, style, user,
+ * input_fidelity) are sent as given. */
+#include "backends/backend.h"
+#include "core/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct openai_state {
+    json_t *pending_urls;    /* data[].url still to download */
+    size_t next_url;
+    json_t *usage;
+};
+
+static void
+openai_free_state(void *p)
+{
+    struct openai_state *s = p;
+    if (!s)
+        return;
+    json_decref(s->pending_urls);
+    json_decref(s->usage);
+    ig_free(s);
+}
+
+static const char *
+model_of(const struct be_call *c)
+{
+    const char *m = json_string_value(json_object_get(c->req.vendor_params, "model"));
+    return c->req.cfg->model ? c->req.cfg->model : m ? m : "gpt-image-1";
+}
+
+static void
+note_dropped(struct be_call *c)
+{
+    if (c->req.has_seed)
+        be_note(c, "dropped", "seed %lld: the OpenAI Images API takes no seed", c->req.seed);
+    if (c->req.negative_prompt && *c->req.negative_prompt)
+        be_note(c, "dropped", "negative prompt: the OpenAI Images API takes none");
+}
+
+/* Fields of vendor_params that are sent as they are. */
+static int
+passthrough(const char *key)
+{
+    static const char *const keys[] = {"background", "moderation", "output_compression",
+                                       "style", "user", "input_fidelity", "partial_images",
+                                       NULL};
+    for (int i = 0; keys[i]; i++)
+        if (strcmp(keys[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+static int
+openai_submit_generate(struct be_call *c)
+{
+    json_t *body = json_pack("{s:s,s:s,s:i}", "model", model_of(c), "prompt",
+                             c->req.prompt ? c->req.prompt : "", "n", c->req.n > 0 ? c->req.n : 1);
+    if (!body)
+        return -1;
+    if (c->req.width > 0 && c->req.height > 0) {
+        char size[32];
+        snprintf(size, sizeof size, "%dx%d", c->req.width, c->req.height);
+        json_object_set_new(body, "size", json_string(size));
+    }
+    if (c->req.quality)
+        json_object_set_new(body, "quality", json_string(c->req.quality));
+    if (c->req.output_format)
+        json_object_set_new(body, "output_format", json_string(c->req.output_format));
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)c->req.vendor_params, key, v)
+        if (passthrough(key))
+            json_object_set(body, key, v);
+    if (be_x_start(c, "POST", "%s/images/generations", c->base) != 0 ||
+        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        return -1;
+    return be_x_json(c, body);
+}
+
+static int
+add_part(curl_mime *m, const char *name, const char *value)
+{
+    curl_mimepart *p = curl_mime_addpart(m);
+    return p && curl_mime_name(p, name) == CURLE_OK &&
+                   curl_mime_data(p, value, CURL_ZERO_TERMINATED) == CURLE_OK
+               ? 0
+               : -1;
+}
+
+static int
+add_file(curl_mime *m, const char *name, const void *data, size_t len, const char *filename)
+{
+    curl_mimepart *p = curl_mime_addpart(m);
+    return p && curl_mime_name(p, name) == CURLE_OK &&
+                   curl_mime_data(p, data, len) == CURLE_OK &&
+                   curl_mime_filename(p, filename) == CURLE_OK &&
+                   curl_mime_type(p, "image/png") == CURLE_OK
+               ? 0
+               : -1;
+}
+
+static int
+openai_submit_edit(struct be_call *c)
+{
+    if (!c->req.input)
+        return be_fail(c, 400, "invalid_request", "an edit needs an input image"), -1;
+    if (be_x_start(c, "POST", "%s/images/edits", c->base) != 0 ||
+        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        return -1;
+    curl_mime *m = curl_mime_init(c->easy);
+    if (!m)
+        return -1;
+    c->x.mime = m;
+    char num[32];
+    snprintf(num, sizeof num, "%d", c->req.n > 0 ? c->req.n : 1);
+    int rc = add_file(m, "image", c->req.input, c->req.input_len, "image.png") ||
+             add_part(m, "prompt", c->req.prompt ? c->req.prompt : "") ||
+             add_part(m, "model", model_of(c)) || add_part(m, "n", num);
+    if (!rc && c->req.mask)
+        rc = add_file(m, "mask", c->req.mask, c->req.mask_len, "mask.png");
+    if (!rc && c->req.width > 0) {
+        char size[32];
+        snprintf(size, sizeof size, "%dx%d", c->req.width, c->req.height);
+        rc = add_part(m, "size", size);
+    }
+    if (!rc && c->req.quality)
+        rc = add_part(m, "quality", c->req.quality);
+    if (!rc && c->req.output_format)
+        rc = add_part(m, "output_format", c->req.output_format);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)c->req.vendor_params, key, v) {
+        if (rc || !passthrough(key) || strcmp(key, "moderation") == 0)
+            continue;   /* moderation is not an edit parameter */
+        char text[64];
+        if (json_is_string(v))
+            rc = add_part(m, key, json_string_value(v));
+        else if (json_is_integer(v) && snprintf(text, sizeof text, "%lld",
+                                                (long long)json_integer_value(v)) > 0)
+            rc = add_part(m, key, text);
+    }
+    return rc ? -1 : 0;
+}
+
+static int
+openai_submit(struct be_call *c)
+{
+    c->state = ig_calloc(1, sizeof(struct openai_state));
+    if (!c->state)
+        return -1;
+    note_dropped(c);
+    if (c->req.cls == IG_CLASS_EDIT)
+        return openai_submit_edit(c);
+    if (c->req.cls != IG_CLASS_GENERATE)
+        return be_fail(c, 400, "invalid_request", "OpenAI Images serves generate and edit only"),
+               -1;
+    return openai_submit_generate(c);
+}
+
+static enum be_next
+openai_error(struct be_call *c)
+{
+    json_t *j = json_loadb(c->x.answer.data ? c->x.answer.data : "", c->x.answer.len, 0, NULL);
+    json_t *e = json_object_get(j, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *code = json_string_value(json_object_get(e, "code"));
+    enum be_next r;
+    if (c->x.status == 400 && code &&
+        (strcmp(code, "moderation_blocked") == 0 || strcmp(code, "content_policy_violation") == 0))
+        r = be_fail(c, 422, "moderated", "%s", msg ? msg : code);
+    else if (c->x.status == 429 && code &&
+             (strcmp(code, "insufficient_quota") == 0 ||
+              strcmp(code, "project_spend_limit_exceeded") == 0))
+        r = be_fail(c, 402, "quota", "%s", msg ? msg : code);
+    else
+        r = be_fail_status(c, msg);
+    json_decref(j);
+    return r;
+}
+
+/* Downloads the next data[].url, or finishes. */
+static enum be_next
+next_download(struct be_call *c)
+{
+    struct openai_state *s = c->state;
+    const char *url = json_string_value(json_array_get(s->pending_urls, s->next_url));
+    if (!url) {
+        c->result.ok = 1;
+        return BE_DONE;
+    }
+    s->next_url++;
+    if (be_x_start(c, "GET", "%s", url) != 0)
+        return be_fail(c, 500, "upstream_error", "out of memory");
+    c->x.untrusted_url = 1;
+    return BE_SEND;
+}
+
+static enum be_next
+openai_answer(struct be_call *c)
+{
+    struct openai_state *s = c->state;
+    if (s->pending_urls) {
+        /* the answer to a result download */
+        if (c->x.status != 200)
+            return be_fail(c, 502, "upstream_error", "downloading the result: HTTP %ld",
+                           c->x.status);
+        if (be_add_image(c, c->x.answer.data, c->x.answer.len, c->x.content_type) != 0)
+            return be_fail(c, 500, "upstream_error", "out of memory");
+        return next_download(c);
+    }
+    if (c->x.status != 200)
+        return openai_error(c);
+    json_t *j = be_answer_json(c);
+    if (!j)
+        return BE_DONE;
+    json_t *data = json_object_get(j, "data");
+    if (!json_is_array(data) || json_array_size(data) == 0) {
+        json_decref(j);
+        return be_fail(c, 502, "malformed_response", "HTTP 200 with no image in data[]");
+    }
+    if (!c->result.provenance)
+        c->result.provenance = json_object();
+    json_t *p = c->result.provenance;
+    json_object_set_new(p, "model", json_string(model_of(c)));
+    const char *rid = be_answer_header(c, "x-request-id");
+    if (rid)
+        json_object_set_new(p, "request_id", json_string(rid));
+    const char *fp = be_answer_header(c, "x-imagegate-fingerprint");
+    if (fp)
+        json_object_set_new(p, "fingerprint", json_string(fp));
+    json_t *usage = json_object_get(j, "usage");
+    if (usage)
+        json_object_set(p, "usage", usage);
+    const char *keys[] = {"size", "quality", "output_format", "background"};
+    for (int k = 0; k < 4; k++)
+        if (json_is_string(json_object_get(j, keys[k])))
+            json_object_set(p, keys[k], json_object_get(j, keys[k]));
+    const char *fmt = json_string_value(json_object_get(j, "output_format"));
+    char mime[32];
+    snprintf(mime, sizeof mime, "image/%s", fmt ? fmt : "png");
+    c->result.charged = 1;
+    size_t i;
+    json_t *d;
+    struct ig_buf raw = {0};
+    enum be_next next = BE_DONE;
+    json_array_foreach(data, i, d) {
+        const char *b64 = json_string_value(json_object_get(d, "b64_json"));
+        const char *url = json_string_value(json_object_get(d, "url"));
+        if (b64) {
+            if (be_base64_decode(b64, &raw) != 0 || raw.len == 0) {
+                next = be_fail(c, 502, "malformed_response", "data[%zu].b64_json is not base64",
+                               i);
+                break;
+            }
+            if (be_add_image(c, raw.data, raw.len, mime) != 0) {
+                next = be_fail(c, 500, "upstream_error", "out of memory");
+                break;
+            }
+        } else if (url) {
+            if (!s->pending_urls)
+                s->pending_urls = json_array();
+            json_array_append_new(s->pending_urls, json_string(url));
+        } else {
+            next = be_fail(c, 502, "malformed_response", "data[%zu] has neither b64_json nor url",
+                           i);
+            break;
+        }
+    }
+    ig_buf_free(&raw);
+    json_decref(j);
+    if (c->result.err.code[0])
+        return next;
+    if (s->pending_urls)
+        return next_download(c);
+    c->result.ok = 1;
+    return BE_DONE;
+}
+
+const struct be_protocol be_protocol_openai = {
+    .name = "openai",
+    .submit = openai_submit,          /* submit */
+    .answer = openai_answer,          /* answer: images, or a download of data[].url */
+    .resume = NULL,                   /* resume: synchronous API, nothing to resume */
+    .cancel = NULL,                   /* cancel: synchronous API */
+    .free_state = openai_free_state,  /* free_state */
+};

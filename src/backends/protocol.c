@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* protocol.c -- what every protocol shares: building exchanges, reading
+ * answers under the limits, the error taxonomy, base64, notes. */
+#include "backends/backend.h"
+#include "core/alloc.h"
+#include "core/json.h"
+
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void
+be_result_clear(struct be_result *r)
+{
+    for (int i = 0; i < r->n_images; i++)
+        ig_free(r->images[i].data);
+    json_decref(r->provenance);
+    memset(r, 0, sizeof *r);
+    r->retry_after_ms = -1;
+    r->cost_usd = -1;
+}
+
+static void
+exchange_reset(struct be_exchange *x)
+{
+    ig_free(x->url);
+    x->url = NULL;
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    ig_buf_reset(&x->body);
+    if (x->mime)
+        curl_mime_free(x->mime);
+    x->mime = NULL;
+    x->untrusted_url = 0;
+    curl_slist_free_all(x->resolve);
+    x->resolve = NULL;
+    x->status = 0;
+    ig_buf_reset(&x->answer);
+    x->content_type[0] = '\0';
+    curl_slist_free_all(x->answer_headers);
+    x->answer_headers = NULL;
+    x->over_cap = 0;
+    x->curl_code = CURLE_OK;
+}
+
+int
+be_x_start(struct be_call *c, const char *method, const char *fmt, ...)
+{
+    exchange_reset(&c->x);
+    snprintf(c->x.method, sizeof c->x.method, "%s", method);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !(c->x.url = ig_malloc((size_t)n + 1)))
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(c->x.url, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+int
+be_x_header(struct be_call *c, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct curl_slist *h = curl_slist_append(c->x.headers, line);
+    if (!h)
+        return -1;
+    c->x.headers = h;
+    return 0;
+}
+
+int
+be_x_json(struct be_call *c, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return -1;
+    int rc = ig_buf_puts(&c->x.body, text);
+    free(text);
+    return rc == 0 ? be_x_header(c, "Content-Type: application/json") : -1;
+}
+
+const char *
+be_answer_header(const struct be_call *c, const char *name)
+{
+    size_t n = strlen(name);
+    for (const struct curl_slist *h = c->x.answer_headers; h; h = h->next)
+        if (strncasecmp(h->data, name, n) == 0 && h->data[n] == ':') {
+            const char *v = h->data + n + 1;
+            while (*v == ' ')
+                v++;
+            return v;
+        }
+    return NULL;
+}
+
+enum be_next
+be_fail(struct be_call *c, int status, const char *code, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->result.ok = 0;
+    ig_error_set(&c->result.err, status, code, "%s: %s", c->req.cfg->name, msg);
+    return BE_DONE;
+}
+
+json_t *
+be_answer_json(struct be_call *c)
+{
+    struct ig_error err = {0};
+    const char *ct = c->x.content_type;
+    if (ct[0] && !strstr(ct, "json")) {
+        be_fail(c, 502, "malformed_response", "expected JSON, got %s (HTTP %ld)", ct,
+                c->x.status);
+        return NULL;
+    }
+    json_t *j = ig_json_parse(c->x.answer.data ? c->x.answer.data : "", c->x.answer.len,
+                              c->req.max_json_depth > 0 ? c->req.max_json_depth : 32, &err);
+    if (!j)
+        be_fail(c, 502, "malformed_response", "%s (HTTP %ld)", err.message, c->x.status);
+    return j;
+}
+
+static long
+retry_after(const struct be_call *c)
+{
+    const char *ms = be_answer_header(c, "retry-after-ms");
+    if (ms) {
+        char *end;
+        double v = strtod(ms, &end);
+        if (end != ms && v >= 0)
+            return (long)v;
+    }
+    const char *ra = be_answer_header(c, "retry-after");
+    if (!ra)
+        return -1;
+    char *end;
+    double secs = strtod(ra, &end);
+    if (end != ra && secs >= 0)
+        return (long)(secs * 1000);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (strptime(ra, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+        long at = (long)timegm(&tm), now = (long)time(NULL);
+        return at > now ? (at - now) * 1000 : 0;
+    }
+    return -1;
+}
+
+enum be_next
+be_fail_status(struct be_call *c, const char *vendor_message)
+{
+    long s = c->x.status;
+    const char *code = s == 401 || s == 403                                      ? "auth"
+                       : s == 402                                                ? "quota"
+                       : s == 429                                                ? "rate_limited"
+                       : s == 408 || s == 504                                    ? "timeout"
+                       : s >= 500                                                ? "upstream_error"
+                       : s == 400 || s == 404 || s == 409 || s == 413 || s == 415 || s == 422
+                           ? "invalid_request"
+                           : "upstream_error";
+    c->result.retry_after_ms = retry_after(c);
+    return be_fail(c, s >= 500 ? 502 : (int)s, code, "HTTP %ld: %.300s", s,
+                   vendor_message ? vendor_message : "no message");
+}
+
+int
+be_add_image(struct be_call *c, const void *data, size_t len, const char *mime)
+{
+    if (c->result.n_images >= BE_MAX_IMAGES)
+        return 0;
+    struct be_image *im = &c->result.images[c->result.n_images];
+    im->data = ig_malloc(len ? len : 1);
+    if (!im->data)
+        return -1;
+    memcpy(im->data, data, len);
+    im->len = len;
+    snprintf(im->mime, sizeof im->mime, "%s", mime ? mime : "application/octet-stream");
+    c->result.n_images++;
+    return 0;
+}
+
+int
+be_base64_decode(const char *in, struct ig_buf *out)
+{
+    if (strncmp(in, "data:", 5) == 0) {
+        const char *comma = strchr(in, ',');
+        if (!comma)
+            return -1;
+        in = comma + 1;
+    }
+    size_t len = strlen(in);
+    if (len % 4)
+        return -1;
+    ig_buf_reset(out);
+    /* one decode into the buffer, grown once */
+    if (ig_buf_append(out, "", 0) != 0)
+        return -1;
+    void *data = out->data;
+    if (ig_grow(&data, &out->cap, len / 4 * 3 + 1, 1) != 0)
+        return -1;
+    out->data = data;
+    int n = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)in, (int)len);
+    if (n < 0)
+        return -1;
+    while (len && in[len - 1] == '=') {
+        len--;
+        n--;
+    }
+    out->len = (size_t)n;
+    return 0;
+}
+
+int
+be_base64_encode(const void *data, size_t len, struct ig_buf *out)
+{
+    ig_buf_reset(out);
+    if (ig_buf_append(out, "", 0) != 0)
+        return -1;
+    void *p = out->data;
+    if (ig_grow(&p, &out->cap, 4 * ((len + 2) / 3) + 1, 1) != 0)
+        return -1;
+    out->data = p;
+    out->len = (size_t)EVP_EncodeBlock((unsigned char *)out->data, data, (int)len);
+    return 0;
+}
+
+void
+be_note(struct be_call *c, const char *kind, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!c->result.provenance)
+        c->result.provenance = json_object();
+    json_t *notes = json_object_get(c->result.provenance, "notes");
+    if (!notes) {
+        notes = json_array();
+        json_object_set_new(c->result.provenance, "notes", notes);
+    }
+    json_array_append_new(notes, json_pack("{s:s,s:s}", "kind", kind, "message", msg));
+}
