@@ -240,7 +240,9 @@ openai_answer(struct be_call *c)
     const char *rid = be_answer_header(c, "x-request-id");
     if (rid)
         json_object_set_new(p, "request_id", json_string(rid));
-    const char *fp = be_answer_header(c, "x-imagegate-fingerprint");
+    /* OpenAI reports no build for images; imagegate's emulator does, and a
+     * proxy in front of OpenAI may. */
+    const char *fp = be_answer_header(c, "x-emulator-fingerprint");
     if (fp)
         json_object_set_new(p, "fingerprint", json_string(fp));
     json_t *usage = json_object_get(j, "usage");

@@ -32,6 +32,7 @@ struct emu {
     json_t *faults;            /* queue */
     json_t *stats;             /* {"requests", "by_path", "submits"} */
     unsigned long next_id;
+    int in_flight, max_in_flight;   /* requests being answered at once */
     void *vendor_state;
     void (*vendor_free)(void *);
 };
@@ -199,6 +200,7 @@ admin(struct emu *e, struct emu_req *r, struct emu_resp *out)
         pthread_mutex_lock(&e->mu);
         json_t *copy = json_deep_copy(e->stats);
         json_object_set_new(copy, "fingerprint", json_string(e->fingerprint));
+        json_object_set_new(copy, "max_concurrent", json_integer(e->max_in_flight));
         json_object_set_new(copy, "faults_queued", json_integer((json_int_t)json_array_size(e->faults)));
         pthread_mutex_unlock(&e->mu);
         return emu_json(out, 200, copy);
@@ -208,6 +210,7 @@ admin(struct emu *e, struct emu_req *r, struct emu_resp *out)
         json_array_clear(e->faults);
         json_decref(e->stats);
         e->stats = json_pack("{s:i,s:{},s:{}}", "requests", 0, "by_path", "submits");
+        e->max_in_flight = e->in_flight;
         pthread_mutex_unlock(&e->mu);
         return emu_json(out, 200, json_pack("{s:b}", "reset", 1));
     }
@@ -300,6 +303,8 @@ dispatch(struct emu *e, struct emu_req *r)
         return ret;
     }
     pthread_mutex_lock(&e->mu);
+    if (++e->in_flight > e->max_in_flight)
+        e->max_in_flight = e->in_flight;
     json_object_set_new(e->stats, "requests",
                         json_integer(json_integer_value(json_object_get(e->stats, "requests")) + 1));
     json_t *by = json_object_get(e->stats, "by_path");
@@ -330,6 +335,9 @@ dispatch(struct emu *e, struct emu_req *r)
     }
     ret = send_resp(r, &out);
     ig_buf_free(&out.body);
+    pthread_mutex_lock(&e->mu);
+    e->in_flight--;
+    pthread_mutex_unlock(&e->mu);
     return ret;
 }
 

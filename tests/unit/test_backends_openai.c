@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/* test_backends_openai.c -- the OpenAI adapter against the OpenAI emulator,
+ * in-process over loopback: generations and edits, every error class the
+ * adapter maps, every fault the emulator injects, and the limits (body cap,
+ * deadline, wrong content type). The two were written from the vendor
+ * reference separately, so a misreading on either side shows here. */
+#include "testutil.h"
+#include "backends/backend.h"
+#include "core/alloc.h"
+#include "emulate/emulate.h"
+#include "image/image.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct emu *emu;
+static struct be_loop *loop;
+static struct ig_backend_cfg backend;
+static char endpoint[128];
+
+static int
+setup(void **state)
+{
+    struct ig_error err = {0};
+    emu = emu_start("openai", "127.0.0.1:0", NULL, &err);
+    loop = emu ? be_loop_new(&err) : NULL;
+    if (!loop) {
+        print_error("%s\n", err.message);
+        return -1;
+    }
+    snprintf(endpoint, sizeof endpoint, "http://%s/v1", emu_address(emu));
+    backend.name = "openai-test";
+    backend.adapter = "openai";
+    backend.endpoint = endpoint;
+    backend.credential = "env:IG_TEST_OPENAI_KEY";
+    backend.model = "gpt-image-1";
+    backend.contract.limits.total_timeout_ms = 4000;
+    setenv("IG_TEST_OPENAI_KEY", "sk-test", 1);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    be_loop_free(loop);
+    emu_stop(emu);
+    return 0;
+}
+
+/* ---- Running one call to its end ---------------------------------------- */
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    struct be_call *call;
+    char saved[256];
+};
+
+static void
+on_done(void *ud, struct be_call *c)
+{
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->call = c;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static struct be_call *
+run(struct be_request *req)
+{
+    static struct waiter w;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    w.done = 0;
+    struct ig_error err = {0};
+    if (!req->cfg)
+        req->cfg = &backend;
+    if (!req->max_body_bytes)
+        req->max_body_bytes = 64L << 20;
+    if (be_call_start(loop, req, NULL, on_done, &w, &err) != 0)
+        fail_msg("start: %s", err.message);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return w.call;
+}
+
+static void
+faults(const char *json)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://%s/_emulator/faults", emu_address(emu));
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    FILE *devnull = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    fclose(devnull);
+    curl_easy_cleanup(c);
+}
+
+static json_t *
+admin(const char *what, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://%s/_emulator/%s", emu_address(emu), what);
+    struct ig_buf out = {0};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    FILE *f = open_memstream(&out.data, &out.len);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    fclose(f);
+    curl_easy_cleanup(c);
+    json_t *j = json_loadb(out.data, out.len, 0, NULL);
+    free(out.data);
+    return j;
+}
+
+static void
+expect_error(const char *fault, const char *code)
+{
+    char json[256];
+    snprintf(json, sizeof json, "{\"faults\":[%s]}", fault);
+    faults(json);
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "a cat", .n = 1};
+    struct be_call *c = run(&req);
+    if (c->result.ok || strcmp(c->result.err.code, code) != 0)
+        fail_msg("fault %s: got ok=%d %s (%s), wanted %s", fault, c->result.ok,
+                 c->result.err.code, c->result.err.message, code);
+    be_call_free(c);
+}
+
+/* ---- Tests ------------------------------------------------------------------ */
+
+static void
+test_generate(void **state)
+{
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "a lighthouse", .n = 2,
+                             .width = 1024, .height = 1024, .quality = "low",
+                             .seed = 42, .has_seed = 1, .negative_prompt = "fog"};
+    struct be_call *c = run(&req);
+    assert_true(c->result.ok);
+    assert_int_equal(c->result.n_images, 2);
+    struct ig_error err = {0};
+    struct img *a = img_decode(c->result.images[0].data, c->result.images[0].len, NULL, &err);
+    struct img *b = img_decode(c->result.images[1].data, c->result.images[1].len, NULL, &err);
+    assert_non_null(a);
+    assert_int_equal(a->width, 1024);
+    assert_memory_not_equal(a->rgba, b->rgba, 1024 * 4 * 16);   /* n images differ */
+    json_t *p = c->result.provenance;
+    assert_string_equal(json_string_value(json_object_get(p, "model")), "gpt-image-1");
+    assert_non_null(json_object_get(p, "request_id"));
+    assert_string_equal(json_string_value(json_object_get(p, "fingerprint")), "fp_1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "usage"),
+                                                        "output_tokens")), 2 * 272);
+    /* The seed and the negative prompt were dropped, and said so. */
+    json_t *notes = json_object_get(p, "notes");
+    assert_int_equal(json_array_size(notes), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(notes, 0), "message")),
+                           "seed"));
+    img_free(a);
+    img_free(b);
+    be_call_free(c);
+}
+
+static void
+test_edit_changes_masked_region_only(void **state)
+{
+    size_t len;
+    char *photo = tu_read(tu_photo("astronaut.png"), &len);
+    struct ig_error err = {0};
+    struct img *in = img_decode(photo, len, NULL, &err);
+    /* Mask: transparent (edit here) in the left half, opaque elsewhere. */
+    struct img *mask = img_new(in->width, in->height);
+    for (int y = 0; y < in->height; y++)
+        for (int x = 0; x < in->width; x++)
+            mask->rgba[4 * (y * in->width + x) + 3] = x < in->width / 2 ? 0 : 255;
+    struct ig_buf mask_png = {0};
+    assert_int_equal(img_encode(mask, IMG_FMT_PNG, 0, NULL, &mask_png, &err), 0);
+    struct be_request req = {.cls = IG_CLASS_EDIT, .prompt = "paint it blue", .n = 1,
+                             .input = photo, .input_len = len,
+                             .mask = mask_png.data, .mask_len = mask_png.len};
+    struct be_call *c = run(&req);
+    assert_true(c->result.ok);
+    struct img *out = img_decode(c->result.images[0].data, c->result.images[0].len, NULL, &err);
+    assert_non_null(out);
+    assert_int_equal(out->width, in->width);
+    long changed_left = 0, changed_right = 0;
+    for (int y = 0; y < in->height; y++)
+        for (int x = 0; x < in->width; x++) {
+            size_t i = 4 * ((size_t)y * (size_t)in->width + (size_t)x);
+            int diff = memcmp(out->rgba + i, in->rgba + i, 3) != 0;
+            if (x < in->width / 2)
+                changed_left += diff;
+            else
+                changed_right += diff;
+        }
+    assert_true(changed_left > (long)in->width * in->height / 2 * 9 / 10);
+    assert_int_equal(changed_right, 0);
+    img_free(out);
+    img_free(in);
+    img_free(mask);
+    ig_buf_free(&mask_png);
+    ig_free(photo);
+    be_call_free(c);
+}
+
+static void
+test_vendor_validation_errors(void **state)
+{
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1, .width = 640,
+                             .height = 480};
+    struct be_call *c = run(&req);
+    assert_false(c->result.ok);
+    assert_string_equal(c->result.err.code, "invalid_request");
+    assert_non_null(strstr(c->result.err.message, "Invalid value"));
+    be_call_free(c);
+    struct be_request many = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 11};
+    c = run(&many);
+    assert_string_equal(c->result.err.code, "invalid_request");
+    be_call_free(c);
+    /* OpenAI serves generate and edit only: refused before any call. */
+    struct be_request up = {.cfg = &backend, .cls = IG_CLASS_UPSCALE, .n = 1,
+                            .max_body_bytes = 1 << 20};
+    struct ig_error err = {0};
+    assert_int_equal(be_call_start(loop, &up, NULL, on_done, NULL, &err), -1);
+    assert_string_equal(err.code, "invalid_request");
+}
+
+static void
+test_auth(void **state)
+{
+    unsetenv("IG_TEST_OPENAI_KEY");
+    struct be_request req = {.cfg = &backend, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    struct ig_error err = {0};
+    assert_int_equal(be_call_start(loop, &req, NULL, on_done, NULL, &err), -1);
+    assert_string_equal(err.code, "auth");
+    assert_non_null(strstr(err.message, "env:IG_TEST_OPENAI_KEY"));
+    /* A key the vendor refuses: an empty bearer token. */
+    setenv("IG_TEST_OPENAI_KEY", "", 1);
+    struct ig_backend_cfg b = backend;
+    b.credential = "file:/dev/null";
+    req.cfg = &b;
+    assert_int_equal(be_call_start(loop, &req, NULL, on_done, NULL, &err), -1);
+    setenv("IG_TEST_OPENAI_KEY", "sk-test", 1);
+}
+
+static void
+test_error_classes(void **state)
+{
+    expect_error("{\"kind\":\"rate_limit\",\"retry_after\":3}", "rate_limited");
+    expect_error("{\"kind\":\"quota\"}", "quota");
+    expect_error("{\"kind\":\"moderation\"}", "moderated");
+    expect_error("{\"kind\":\"server_error\"}", "upstream_error");
+    expect_error("{\"kind\":\"unavailable\"}", "upstream_error");
+    expect_error("{\"kind\":\"malformed_json\"}", "malformed_response");
+    expect_error("{\"kind\":\"no_image\"}", "malformed_response");
+}
+
+static void
+test_retry_after_is_read(void **state)
+{
+    faults("{\"faults\":[{\"kind\":\"rate_limit\",\"retry_after\":7}]}");
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    struct be_call *c = run(&req);
+    assert_string_equal(c->result.err.code, "rate_limited");
+    assert_int_equal(c->result.retry_after_ms, 7000);
+    be_call_free(c);
+}
+
+static void
+test_transport_faults(void **state)
+{
+    /* Latency within the timeout: still a success. */
+    faults("{\"faults\":[{\"kind\":\"latency\",\"delay_ms\":300}]}");
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "slow", .n = 1};
+    struct be_call *c = run(&req);
+    assert_true(c->result.ok);
+    be_call_free(c);
+    /* A truncated body is not an image. */
+    faults("{\"faults\":[{\"kind\":\"truncated\"}]}");
+    c = run(&req);
+    assert_false(c->result.ok);
+    assert_true(strcmp(c->result.err.code, "malformed_response") == 0 ||
+                strcmp(c->result.err.code, "upstream_error") == 0);
+    be_call_free(c);
+    /* A hang ends at the contract's timeout. */
+    struct ig_backend_cfg quick = backend;
+    quick.contract.limits.total_timeout_ms = 500;
+    faults("{\"faults\":[{\"kind\":\"hang\"}]}");
+    struct be_request hang = {.cfg = &quick, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    c = run(&hang);
+    assert_string_equal(c->result.err.code, "timeout");
+    be_call_free(c);
+    /* A corrupt image is the adapter's success: the gateway's decode refuses it. */
+    faults("{\"faults\":[{\"kind\":\"corrupt_image\"}]}");
+    c = run(&req);
+    assert_true(c->result.ok);
+    struct ig_error err = {0};
+    assert_null(img_decode(c->result.images[0].data, c->result.images[0].len, NULL, &err));
+    be_call_free(c);
+}
+
+static void
+test_limits(void **state)
+{
+    /* An answer over the body cap. */
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1,
+                             .max_body_bytes = 10000};
+    struct be_call *c = run(&req);
+    assert_string_equal(c->result.err.code, "malformed_response");
+    assert_non_null(strstr(c->result.err.message, "larger than"));
+    be_call_free(c);
+    /* A deadline already past. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    struct be_request late = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1,
+                              .deadline_ms = (long)ts.tv_sec * 1000 - 1};
+    c = run(&late);
+    assert_string_equal(c->result.err.code, "timeout");
+    be_call_free(c);
+    /* A vendor that answers HTML: wrong content type. */
+    struct ig_backend_cfg wrong = backend;
+    char ep[160];
+    snprintf(ep, sizeof ep, "http://%s/_emulator/stats", emu_address(emu));
+    wrong.endpoint = ep;   /* answers JSON, but at the wrong path: a 404 from the emulator */
+    struct be_request r404 = {.cfg = &wrong, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    c = run(&r404);
+    assert_false(c->result.ok);
+    assert_string_equal(c->result.err.code, "invalid_request");
+    be_call_free(c);
+}
+
+/* Many calls in flight on the one loop thread, each delayed at the vendor:
+ * the vendor sees them at the same time. */
+static void
+test_concurrency_on_one_thread(void **state)
+{
+    json_decref(admin("reset", ""));
+    enum { N = 8 };
+    char json[1024] = "{\"faults\":[";
+    for (int i = 0; i < N; i++)
+        strcat(json, i ? ",{\"kind\":\"latency\",\"delay_ms\":400}"
+                       : "{\"kind\":\"latency\",\"delay_ms\":400}");
+    strcat(json, "]}");
+    faults(json);
+    struct waiter ws[N];
+    for (int i = 0; i < N; i++) {
+        memset(&ws[i], 0, sizeof ws[i]);
+        pthread_mutex_init(&ws[i].mu, NULL);
+        pthread_cond_init(&ws[i].cv, NULL);
+        struct be_request req = {.cfg = &backend, .cls = IG_CLASS_GENERATE, .prompt = "p",
+                                 .n = 1, .width = 1024, .height = 1024, .quality = "low",
+                                 .max_body_bytes = 64L << 20};
+        struct ig_error err = {0};
+        assert_int_equal(be_call_start(loop, &req, NULL, on_done, &ws[i], &err), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_mutex_lock(&ws[i].mu);
+        while (!ws[i].done)
+            pthread_cond_wait(&ws[i].cv, &ws[i].mu);
+        pthread_mutex_unlock(&ws[i].mu);
+        assert_true(ws[i].call->result.ok);
+        be_call_free(ws[i].call);
+    }
+    json_t *stats = admin("stats", NULL);
+    assert_true(json_integer_value(json_object_get(stats, "max_concurrent")) >= N / 2);
+    json_decref(stats);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_edit_changes_masked_region_only),
+        cmocka_unit_test(test_vendor_validation_errors),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_error_classes),
+        cmocka_unit_test(test_retry_after_is_read),
+        cmocka_unit_test(test_transport_faults),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_concurrency_on_one_thread),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
