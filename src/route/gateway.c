@@ -1178,6 +1178,10 @@ recover_one(const struct store_job *sj, void *ud)
             j->rung = 0;
         json_decref(vendor);
     }
+    struct ig_error err2 = {0};
+    if (store_budget_close_job(rc->gw->store, sj->id, j->reservation, &err2) != 0)
+        ig_log(IG_LOG_ERROR, "ledger_failed",
+               json_pack("{s:s,s:s}", "job_id", sj->id, "error", err2.message));
     active_add(rc->gw, j);
     rc->resumed++;
     post(j, 0, job_step);

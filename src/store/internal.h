@@ -31,6 +31,8 @@ struct store_ops {
                           long long *reservation, struct ig_error *err);
     int (*budget_commit)(void *impl, long long reservation, double usd, struct ig_error *err);
     int (*budget_release)(void *impl, long long reservation, struct ig_error *err);
+    int (*budget_close_job)(void *impl, const char *job_id, long long keep,
+                            struct ig_error *err);
     int (*budget_spent)(void *impl, const char *tenant, long since_ms, double *usd,
                         struct ig_error *err);
     int (*jobs_claim)(void *impl, const char *owner, long lease_ms, int force,

@@ -501,6 +501,18 @@ locked_attempt_end(struct pg_store *s, const struct store_attempt_end *e, struct
     return 0;
 }
 
+static int
+locked_budget_close_job(struct pg_store *s, const char *job_id, long long keep,
+                        struct ig_error *err)
+{
+    char k[32];
+    snprintf(k, sizeof k, "%lld", keep);
+    const char *p[] = {job_id, k};
+    return exec_ok(s,
+                   "UPDATE ledger SET state='committed' WHERE job_id=$1 AND state='reserved' "
+                   "AND id<>$2", 2, p, err, "closing a job's reservations");
+}
+
 /* ---- The ops table ----------------------------------------------------------- */
 
 #define LOCKED(impl, call)                        \
@@ -581,6 +593,12 @@ pg_budget_release(void *impl, long long reservation, struct ig_error *err)
 }
 
 static int
+pg_budget_close_job(void *impl, const char *job_id, long long keep, struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_close_job(s, job_id, keep, err));
+}
+
+static int
 pg_budget_spent(void *impl, const char *tenant, long since_ms, double *usd, struct ig_error *err)
 {
     LOCKED(impl, spent_since(s, tenant, since_ms, usd, err));
@@ -623,6 +641,7 @@ static const struct store_ops pg_ops = {
     .budget_reserve = pg_budget_reserve,
     .budget_commit = pg_budget_commit,
     .budget_release = pg_budget_release,
+    .budget_close_job = pg_budget_close_job,
     .budget_spent = pg_budget_spent,
     .jobs_claim = pg_jobs_claim,
     .lease_renew = pg_lease_renew,

@@ -465,6 +465,22 @@ locked_attempt_end(struct sqlite_store *s, const struct store_attempt_end *e, st
     return rc;
 }
 
+static int
+locked_budget_close_job(struct sqlite_store *s, const char *job_id, long long keep,
+                        struct ig_error *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE ledger SET state='committed' WHERE job_id=? AND "
+                           "state='reserved' AND id<>?", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, err, "closing a job's reservations");
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, keep);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? 0 : db_fail(s, err, "closing a job's reservations");
+}
+
 /* ---- Leases: one process owns the store ---------------------------------- */
 
 static int
@@ -579,6 +595,12 @@ sq_budget_release(void *impl, long long reservation, struct ig_error *err)
 }
 
 static int
+sq_budget_close_job(void *impl, const char *job_id, long long keep, struct ig_error *err)
+{
+    LOCKED(impl, locked_budget_close_job(s, job_id, keep, err));
+}
+
+static int
 sq_budget_spent(void *impl, const char *tenant, long since_ms, double *usd, struct ig_error *err)
 {
     LOCKED(impl, locked_budget_spent(s, tenant, since_ms, usd, err));
@@ -621,6 +643,7 @@ static const struct store_ops sqlite_ops = {
     .budget_reserve = sq_budget_reserve,
     .budget_commit = sq_budget_commit,
     .budget_release = sq_budget_release,
+    .budget_close_job = sq_budget_close_job,
     .budget_spent = sq_budget_spent,
     .jobs_claim = sq_jobs_claim,
     .lease_renew = sq_lease_renew,

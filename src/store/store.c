@@ -229,6 +229,12 @@ store_budget_release(struct store *s, long long reservation, struct ig_error *er
 }
 
 int
+store_budget_close_job(struct store *s, const char *job_id, long long keep, struct ig_error *err)
+{
+    return s->ops->budget_close_job(s->impl, job_id, keep, err);
+}
+
+int
 store_budget_spent(struct store *s, const char *tenant, long since_ms, double *usd,
                    struct ig_error *err)
 {

@@ -112,6 +112,11 @@ int store_budget_reserve(struct store *s, const char *tenant, const char *job_id
                          long long *reservation, struct ig_error *err);
 int store_budget_commit(struct store *s, long long reservation, double usd, struct ig_error *err);
 int store_budget_release(struct store *s, long long reservation, struct ig_error *err);
+/* After a crash: commits every reservation of the job still open, but keep
+ * (the one an async vendor job resumes with), at its reserved amount; the
+ * vendor may have run an attempt whose answer the crash lost. */
+int store_budget_close_job(struct store *s, const char *job_id, long long keep,
+                           struct ig_error *err);
 /* Committed plus reserved spend since since_ms. */
 int store_budget_spent(struct store *s, const char *tenant, long since_ms, double *usd,
                        struct ig_error *err);

@@ -219,6 +219,28 @@ test_budget_release_and_double_settle(void **state)
     store_close(s);
 }
 
+/* After a crash, a job's open reservations are committed (the vendor may
+ * have run them), except the one an async job resumes with. */
+static void
+test_budget_close_job(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    long long r1, r2;
+    assert_int_equal(store_budget_reserve(s, "crash", "job-x", 1, 0.5, 0, 0, 1700000000000L, &r1,
+                                          &err), 0);
+    assert_int_equal(store_budget_reserve(s, "crash", "job-x", 2, 0.25, 0, 0, 1700000000000L, &r2,
+                                          &err), 0);
+    assert_int_equal(store_budget_close_job(s, "job-x", r2, &err), 0);
+    assert_int_equal(store_budget_release(s, r1, &err), -1);   /* already committed */
+    assert_string_equal(err.code, "reservation_settled");
+    assert_int_equal(store_budget_commit(s, r2, 0.2, &err), 0);   /* kept open */
+    double spent = 0;
+    assert_int_equal(store_budget_spent(s, "crash", 0, &spent, &err), 0);
+    assert_true(spent > 0.69 && spent < 0.71);
+    store_close(s);
+}
+
 static void
 test_blobs(void **state)
 {
@@ -397,6 +419,7 @@ main(void)
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_budget_ceiling_under_concurrency),
         cmocka_unit_test(test_budget_release_and_double_settle),
+        cmocka_unit_test(test_budget_close_job),
         cmocka_unit_test(test_blobs),
         cmocka_unit_test(test_durable_across_sigkill),
         cmocka_unit_test(test_unfinished_listing),
