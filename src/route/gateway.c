@@ -748,8 +748,11 @@ job_step(void *arg)
         .save_vendor = save_vendor,
         .cookie = j,
     };
-    /* The store learns the job is running when there is something to resume
-     * it by (save_vendor); until then a crash simply runs it again. */
+    /* Durably "an attempt is at the vendor" before it is: after a crash, a
+     * job caught in this state is not sent again (it may have run), unless
+     * the adapter saved an async vendor job to re-poll. */
+    if (store_job_update(gw->store, j->id, STORE_RUNNING, NULL, NULL, &err) < 0)
+        store_failed(j, &err);
     atomic_store(&j->running, 1);
     route_outcome_clear(&j->outcome);
     j->resume = NULL;
@@ -825,7 +828,9 @@ job_after_attempt(void *arg)
             return;
         }
         const struct ig_rung *rung = j->cand[j->rung].rung;
-        if (transport && rung && j->retries_used < rung->retries) {
+        /* A backend named directly has no rung: it gets one transport retry. */
+        int retries = rung ? rung->retries : 1;
+        if (transport && j->retries_used < retries) {
             j->retries_used++;
             pthread_mutex_lock(&gw->mu);
             long delay = route_backoff_ms(j->retries_used, 200, 10000, o->retry_after_ms,
@@ -1165,6 +1170,24 @@ recover_one(const struct store_job *sj, void *ud)
     }
     j->attempt_no = sj->attempts;
     json_t *vendor = sj->vendor ? json_loads(sj->vendor, 0, NULL) : NULL;
+    if (sj->state == STORE_RUNNING && !vendor) {
+        /* A synchronous call was at the vendor when the process died: the
+         * vendor may have run it and charged for it, and nothing can fetch
+         * its answer. It is charged, and not run a second time. */
+        struct ig_error err3 = {0};
+        if (store_budget_close_job(rc->gw->store, sj->id, 0, &err3) != 0)
+            ig_log(IG_LOG_ERROR, "ledger_failed",
+                   json_pack("{s:s,s:s}", "job_id", sj->id, "error", err3.message));
+        active_add(rc->gw, j);
+        j->attempt_no++;
+        attempt_record(j, "lost_in_crash",
+                       "the gateway stopped while this attempt was at the vendor", NULL);
+        rc->failed++;
+        job_fail(j, 502, "lost_in_crash",
+                 "the gateway stopped while the vendor was working on this job; it is not sent "
+                 "again, since the vendor may have run it");
+        return;
+    }
     if (vendor) {
         /* Resume the same rung with the vendor's own job id, and keep the
          * reservation made before the crash rather than reserving again. */

@@ -492,8 +492,14 @@ locked_attempt_end(struct pg_store *s, const struct store_attempt_end *e, struct
         rc = ledger_settle(s, e->reservation,
                            e->settle == STORE_SETTLE_COMMIT ? "committed" : "released",
                            e->settle == STORE_SETTLE_COMMIT ? e->usd : 0, err);
-    if (rc == 0 && e->finish)
+    if (rc == 0 && e->finish) {
         rc = locked_job_update(s, e->job_id, e->state, e->result, e->error, err) < 0 ? -1 : 0;
+    } else if (rc == 0) {
+        /* Back from the vendor: nothing is in flight, nothing to resume. */
+        const char *p[] = {e->job_id};
+        rc = exec_ok(s, "UPDATE jobs SET state=0, vendor=NULL WHERE id=$1 AND state=1", 1, p, err,
+                     "ending an attempt");
+    }
     if (rc != 0 || exec_ok(s, "COMMIT", 0, NULL, err, "ending an attempt") != 0) {
         rollback(s);
         return -1;

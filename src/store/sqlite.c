@@ -455,8 +455,21 @@ locked_attempt_end(struct sqlite_store *s, const struct store_attempt_end *e, st
         rc = ledger_settle(s, e->reservation,
                            e->settle == STORE_SETTLE_COMMIT ? "committed" : "released",
                            e->settle == STORE_SETTLE_COMMIT ? e->usd : 0, err);
-    if (rc == 0 && e->finish)
+    if (rc == 0 && e->finish) {
         rc = locked_job_update(s, e->job_id, e->state, e->result, e->error, err) < 0 ? -1 : 0;
+    } else if (rc == 0) {
+        /* Back from the vendor: nothing is in flight, nothing to resume. */
+        sqlite3_stmt *st;
+        rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET state=0, vendor=NULL WHERE id=? AND state=1",
+                                -1, &st, NULL) == SQLITE_OK ? 0 : -1;
+        if (rc == 0) {
+            sqlite3_bind_text(st, 1, e->job_id, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+            sqlite3_finalize(st);
+        }
+        if (rc != 0)
+            db_fail(s, err, "ending an attempt");
+    }
     if (rc != 0 || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         if (rc == 0)
             rc = db_fail(s, err, "ending an attempt");
