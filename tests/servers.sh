@@ -5,6 +5,8 @@
 #   servers.sh pg-stop DIR
 #   servers.sh redis-start DIR  prints HOST:PORT
 #   servers.sh redis-stop DIR
+#   servers.sh pg-pause|pg-resume|redis-pause|redis-resume DIR   stop and start
+#       again on the same port with the same data (outage tests)
 # PostgreSQL refuses to run as root, so as root it runs as the postgres user
 # the Debian package creates. A missing server is an error, never a skip.
 set -euo pipefail
@@ -31,6 +33,14 @@ case $cmd in
     echo "$port" >"$dir/port"
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
+  pg-pause)   # stop the server, keep its data and port
+    as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  pg-resume)
+    as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+      start >/dev/null
+    ;;
   pg-stop)
     [ -d "$dir/data" ] && as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$dir"
@@ -41,11 +51,20 @@ case $cmd in
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    echo "$port" >"$dir/port"
     echo "127.0.0.1:$port"
+    ;;
+  redis-pause)
+    kill "$(cat "$dir/redis.pid")"; sleep 0.3
+    ;;
+  redis-resume)
+    redis-server --port "$(cat "$dir/port")" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+    for _ in $(seq 50); do redis-cli -p "$(cat "$dir/port")" ping >/dev/null 2>&1 && break; sleep 0.1; done
     ;;
   redis-stop)
     [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
     rm -rf "$dir"
     ;;
-  *) echo "usage: servers.sh pg-start|pg-stop|redis-start|redis-stop DIR" >&2; exit 2 ;;
+  *) echo "usage: servers.sh pg-start|pg-pause|pg-resume|pg-stop|redis-start|redis-pause|redis-resume|redis-stop DIR" >&2; exit 2 ;;
 esac
