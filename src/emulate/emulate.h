@@ -117,6 +117,6 @@ struct img *emu_edit(const struct img *in, const struct img *mask, const char *p
 /* A cutout: RGBA, alpha from a soft ellipse around the subject. */
 struct img *emu_cutout(const struct img *in);
 
-extern const struct emu_vendor emu_vendor_openai;
+extern const struct emu_vendor emu_vendor_openai, emu_vendor_bfl;
 
 #endif

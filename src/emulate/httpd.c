@@ -17,6 +17,7 @@
 
 static const struct emu_vendor *const vendors[] = {
     &emu_vendor_openai,
+    &emu_vendor_bfl,
     NULL,
 };
 

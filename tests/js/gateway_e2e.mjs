@@ -41,6 +41,7 @@ const admin = (emu, what, body) => post(`http://${emu}/_emulator/${what}`, body 
 try {
   const a = await start(['emulate', 'openai', '--listen', '127.0.0.1:0']);
   const b = await start(['emulate', 'openai', '--listen', '127.0.0.1:0', '--fingerprint', 'fp_b']);
+  const flux = await start(['emulate', 'bfl', '--listen', '127.0.0.1:0']);
   const backend = (name, emu, usd) => `
   - name: ${name}
     adapter: openai
@@ -59,6 +60,21 @@ try {
 server: {listen: 127.0.0.1:0, data_dir: ${dir}/data, log_level: warn}
 limits: {job_timeout_ms: 30000}
 backends:${backend('first', a.addr, 0.05)}${backend('second', b.addr, 0.02)}
+  - name: flux
+    adapter: bfl
+    endpoint: http://${flux.addr}
+    credential: env:OPENAI_API_KEY
+    model: flux-pro-1.1
+    contract:
+      classes: [generate]
+      min_side: 256
+      max_side: 1440
+      size_multiple: 32
+      supports: [seed]
+      grammar: natural-language
+      tier: perceptual
+      license: {id: proprietary, flags: [commercial]}
+      price: {model: per-credit, usd: 0.01, credits_per_image: 4}
 tenants:
   - name: default
     budget: {daily_usd: 1.00}
@@ -127,6 +143,19 @@ ladders:
   const count = (p) => subs[`/v1/images/generations|${p}`] || 0;
   check('no job ran twice at the vendor', count('at the vendor during the crash') <= 1 &&
         count('waiting out a retry-after during the crash') === 1, JSON.stringify(subs));
+
+  // kill -9 while an async BFL task is pending: after the restart the task is
+  // re-polled by its saved id and finishes; BFL saw one submit.
+  const fj = await post(`http://${gw.addr}/v1/jobs`, { class: 'generate', prompt: 'flux across a crash', size: '1024x768', seed: 7, backend: 'flux' }).then(json);
+  await new Promise((r) => setTimeout(r, 500));
+  gw.proc.kill('SIGKILL');
+  await new Promise((r) => gw.proc.on('exit', r));
+  gw = await start(['serve', '--config', join(dir, 'gw.yaml')], env);
+  const fdone = await fetch(`http://${gw.addr}/v1/jobs/${fj.id}`, { headers: { Prefer: 'wait=20' } }).then(json);
+  check('async job re-polled after restart', fdone.state === 'succeeded' && fdone.provenance &&
+        fdone.provenance.seed === 7, JSON.stringify(fdone).slice(0, 500));
+  const fsubs = (await admin(flux.addr, 'stats')).submits;
+  check('async job submitted once', fsubs['/v1/flux-pro-1.1|flux across a crash'] === 1, JSON.stringify(fsubs));
   // Budget: $1.00 a day; 32 concurrent requests at $0.05 (first rung) cannot pass it.
   const many = await Promise.all(Array.from({ length: 32 }, (_, i) =>
     post(`http://${gw.addr}/v1/images/generations`, { prompt: `budget ${i}`, model: 'first' }).then(json)));

@@ -63,11 +63,11 @@ try {
       tier: fingerprint
       license: {id: proprietary, flags: [commercial]}
       price: {model: per-image, usd: ${usd}}
-      limits: {total_timeout_ms: 20000${extra}}`;
+      limits: {total_timeout_ms: 60000${extra}}`;
   const config = (i) => `
 server: {listen: 127.0.0.1:0, data_dir: ${dir}/r${i}, log_level: warn}
 store: {url: "${pg}", blob_dir: ${dir}/blobs, redis: "${redis}"}
-limits: {job_timeout_ms: 60000}
+limits: {job_timeout_ms: 120000}
 backends:${backend('main', emu.addr, 0.05)}${backend('limited', emu2.addr, 0.001, ', ipm: 10')}
 tenants:
   - name: default
@@ -111,11 +111,12 @@ ladders:
   await sleep(250);
   replicas[0].proc.kill('SIGKILL');
   const ends = await Promise.all(jobs.map((j) =>
-    fetch(url(1 + (j.id.length % 2), `/v1/jobs/${j.id}`), { headers: { Prefer: 'wait=45' } }).then(json)));
+    fetch(url(1 + (j.id.length % 2), `/v1/jobs/${j.id}`), { headers: { Prefer: 'wait=100' } }).then(json)));
   check('every accepted job ends', ends.every((e) => e.state === 'succeeded' || e.state === 'failed'),
         JSON.stringify(ends.map((e) => e.state)));
-  check('most jobs succeed', ends.filter((e) => e.state === 'succeeded').length >= 12,
-        JSON.stringify(ends.map((e) => e.state + (e.error ? ':' + e.error.code : ''))));
+  const bad = ends.filter((e) => e.state === 'failed' && e.error.code !== 'lost_in_crash');
+  check('only jobs caught at the vendor fail', bad.length === 0,
+        JSON.stringify(bad.map((e) => e.attempts)).slice(0, 1500));
   await sleep(600);
   const subs = (await admin(emu.addr, 'stats')).submits;
   const twice = Object.entries(subs).filter(([, n]) => n > 1);
