@@ -612,6 +612,21 @@ check_resume(const struct spec *s, struct lora_findings *f)
     lora_st_free(&st);
 }
 
+/* Paths in a spec are relative to the spec's folder, not the caller's. */
+static char *
+beside(const char *spec_path, const char *p)
+{
+    const char *slash = strrchr(spec_path, '/');
+    if (p[0] == '/' || !slash)
+        return ig_strdup(p);
+    struct ig_buf b = {0};
+    if (ig_buf_printf(&b, "%.*s/%s", (int)(slash - spec_path), spec_path, p) != 0) {
+        ig_buf_free(&b);
+        return NULL;
+    }
+    return ig_buf_steal(&b, NULL);
+}
+
 int
 lora_lint(const char *spec_path, const struct lora_lint_opts *opts, struct lora_findings *out,
           struct ig_error *err)
@@ -624,6 +639,17 @@ lora_lint(const char *spec_path, const struct lora_lint_opts *opts, struct lora_
         spec_free(&s);
         return -1;
     }
+    char **rel[] = {&s.dataset, &s.resume_from};
+    for (size_t i = 0; i < 2; i++)
+        if (*rel[i]) {
+            char *abs = beside(spec_path, *rel[i]);
+            ig_free(*rel[i]);
+            *rel[i] = abs;
+            if (!abs) {
+                spec_free(&s);
+                return ig_error_set(err, 500, "out_of_memory", "out of memory");
+            }
+        }
     enum lora_arch arch = lora_arch_parse(s.base_model);
     check_trainer(&s, arch, out);
     check_hyper(&s, arch, out);
