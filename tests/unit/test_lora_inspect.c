@@ -4,6 +4,7 @@
  * from F32/F16/BF16 scalars; each named finding; the router's fit check. */
 #include "testutil.h"
 #include "lora_fixtures.h"
+#include "core/config.h"
 #include "lora/lora.h"
 
 #include <stdio.h>
@@ -408,6 +409,54 @@ test_fits_backend(void **state)
     done(&r);
 }
 
+/* The backend contract's optional base_model is what the router will pass. */
+static void
+test_fits_backend_from_config(void **state)
+{
+    (void)state;
+    static const char cfg_text[] =
+        "backends:\n"
+        "  - name: flux2\n"
+        "    adapter: openai\n"
+        "    endpoint: http://127.0.0.1:9/v1\n"
+        "    credential: env:KEY\n"
+        "    contract:\n"
+        "      classes: [generate]\n"
+        "      sizes: [1024x1024]\n"
+        "      grammar: natural-language\n"
+        "      tier: perceptual\n"
+        "      base_model: black-forest-labs/FLUX.2-dev\n"
+        "      license: {id: proprietary, flags: [commercial]}\n"
+        "      price: {model: per-image, usd: 0.04}\n";
+    struct ig_config_diags diags = {0};
+    struct ig_error e = {0};
+    struct ig_config *cfg = ig_config_load("t.yaml", cfg_text, sizeof cfg_text - 1, &diags, &e);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->backends[0].contract.base_model, "black-forest-labs/FLUX.2-dev");
+    struct stw w;
+    flux1_kohya(&w);
+    struct result r;
+    run(&w, &r);
+    char why[256];
+    assert_int_equal(lora_fits_backend(&r.info, cfg->backends[0].contract.base_model, why,
+                                       sizeof why), 0);
+    assert_string_equal(why, "trained on FLUX.1 [dev]; this backend runs FLUX.2 [dev]; retrain");
+    done(&r);
+    ig_config_free(cfg);
+    ig_config_diags_free(&diags);
+
+    char bad[sizeof cfg_text + 16];
+    snprintf(bad, sizeof bad, "%s", cfg_text);
+    char *p = strstr(bad, "black-forest-labs/FLUX.2-dev");
+    memcpy(p, "[a, b]                      ", 28);
+    assert_null(ig_config_load("t.yaml", bad, strlen(bad), &diags, &e));
+    int found = 0;
+    for (size_t i = 0; i < diags.n; i++)
+        found |= diags.items[i].line == 11 && strstr(diags.items[i].message, "base_model") != NULL;
+    assert_true(found);
+    ig_config_diags_free(&diags);
+}
+
 static void
 test_arch_parse(void **state)
 {
@@ -476,7 +525,8 @@ main(void)
         cmocka_unit_test(test_declared_mismatch),
         cmocka_unit_test(test_mixed_ranks_and_unmatched),
         cmocka_unit_test(test_unpaired_and_empty),
-        cmocka_unit_test(test_fits_backend),     cmocka_unit_test(test_arch_parse),
+        cmocka_unit_test(test_fits_backend),
+        cmocka_unit_test(test_fits_backend_from_config),     cmocka_unit_test(test_arch_parse),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
