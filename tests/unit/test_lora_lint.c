@@ -348,7 +348,7 @@ test_dataset_uniform(void **state)
     struct img *im = img_decode(b, len, &(struct img_limits){0}, &e);
     ig_free(b);
     assert_non_null(im);
-    static const int widths[] = {2268, 2000, 1800, 1600, 1500, 1400};
+    static const int widths[] = {1134, 1000, 900, 800, 760, 700};
     char name[300];
     for (int i = 0; i < 6; i++) {
         struct img *r = img_resize(im, widths[i], widths[i] * 1512 / 2268, "lanczos3", &e);
@@ -368,12 +368,12 @@ test_dataset_uniform(void **state)
     snprintf(ds, sizeof ds, "%s/same", dir);
     struct lora_findings f;
     lint_text("base_model: flux-1-dev\ntrainer: ai-toolkit\nrank: 16\nalpha: 16\n"
-              "learning_rate: 1e-4\ntrigger: zq7rvlx\n",
+              "learning_rate: 1e-4\ntrigger: zq7rvlx\nresolution: 512\n",
               ds, &f);
     assert_int_equal(count(&f, "near_duplicate"), 15);   /* every pair of six */
     assert_int_equal(count(&f, "lighting_uniform"), 1);
     assert_int_equal(count(&f, "background_uniform"), 1);
-    /* 1500x1000 and 1400x933 are under 1024. */
+    /* 760x506 and 700x466 are under 512. */
     assert_int_equal(count(&f, "image_low_resolution"), 2);
     assert_int_equal(count(&f, "caption_missing"), 0);
     assert_false(lora_findings_has_error(&f));
