@@ -205,7 +205,7 @@ static const struct {
 } trainers[] = {
     {{"kohya", "sd-scripts", "kohya-ss", "kohya_ss"}, {-1, 1, 1, 1, 1, 1, 0, 0, 0}},
     {{"ai-toolkit", "ostris", NULL, NULL}, {-1, 1, 1, 1, 1, 1, 1, 1, 1}},
-    {{"diffusers", NULL, NULL, NULL}, {-1, 1, 1, 1, 1, 1, 1, 1, 1}},
+    {{"diffusers", NULL, NULL, NULL}, {-1, 1, -1, 1, 1, 1, 1, 1, 1}},
     {{"fal", "fal.ai", NULL, NULL}, {-1, -1, -1, -1, -1, 1, -1, -1, -1}},
     {{"simpletuner", NULL, NULL, NULL}, {-1, -1, -1, -1, -1, -1, -1, -1, -1}},
     {{"onetrainer", NULL, NULL, NULL}, {-1, -1, -1, -1, -1, -1, -1, -1, -1}},
