@@ -583,6 +583,7 @@ static const struct field contract_fields[] = {
     FENUM(struct ig_contract, "grammar", F_ENUM, grammar, REQ, grammar_names),
     FLD(struct ig_contract, "prompt_max_chars", F_INT, prompt_max_chars, 0),
     FENUM(struct ig_contract, "tier", F_ENUM, tier, REQ, tier_names),
+    FLD(struct ig_contract, "base_model", F_STR, base_model, 0),
     {"license", F_MAP, 0, 0, REQ, NULL, license_fields, NULL},
     {"price", F_MAP, 0, 0, REQ, NULL, price_fields, NULL},
     {"limits", F_MAP, 0, 0, 0, NULL, contract_limit_fields, NULL},

@@ -85,6 +85,7 @@ struct ig_contract {
     enum ig_grammar grammar;
     int   prompt_max_chars;
     enum ig_tier tier;
+    char *base_model;                  /* optional: "FLUX.2 [dev]"; LoRA jobs must match it */
     struct {
         char    *id;                   /* SPDX-style, "MIT", "proprietary" */
         unsigned flags;                /* enum ig_license_flag bits */
