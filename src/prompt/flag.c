@@ -116,16 +116,31 @@ prompt_render_flag(struct rctx *c)
     if (p->aspect[0])
         rc |= ig_buf_printf(&flags, " --ar %s", p->aspect);
     if (s->n_must_avoid) {
-        rc |= ig_buf_puts(&flags, " --no ");
+        size_t sent = 0;
         for (size_t i = 0; i < s->n_must_avoid && rc == 0; i++) {
             struct ig_buf t = {0};
-            if (prompt_put_plain(&t, s->must_avoid[i]) < 0)
+            int changed = prompt_put_plain(&t, s->must_avoid[i]);
+            if (changed < 0)
                 rc = -1;
+            else if (changed)
+                prompt_note(c, PROMPT_NOTE_TRANSLATED,
+                            "syntax in must_avoid '%s' removed: Midjourney would read it as "
+                            "its own parameters%s", s->must_avoid[i],
+                            t.len ? "" : "; nothing was left to send");
+            /* A comma would split the term in two. */
+            size_t w = 0;
             for (size_t k = 0; k < t.len; k++)
-                if (t.data[k] == ',')
-                    t.data[k] = ' ';   /* a comma would split the term in two */
-            rc |= i ? ig_buf_puts(&flags, ", ") : 0;
-            rc |= t.len ? ig_buf_append(&flags, t.data, t.len) : 0;
+                if (t.data[k] != ',')
+                    t.data[w++] = t.data[k];
+            if (w != t.len && !changed)
+                prompt_note(c, PROMPT_NOTE_TRANSLATED,
+                            "must_avoid '%s' sent without its commas: --no splits on them",
+                            s->must_avoid[i]);
+            t.len = w;
+            if (t.len) {
+                rc |= ig_buf_puts(&flags, sent++ ? ", " : " --no ");
+                rc |= ig_buf_append(&flags, t.data, t.len);
+            }
             ig_buf_free(&t);
         }
     }

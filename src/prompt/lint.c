@@ -98,7 +98,7 @@ detect(const char *t, const struct shape *s)
 {
     if (prompt_has_flags(t) || strstr(t, "::"))
         return IG_GRAMMAR_PARAMETER_FLAG;
-    if (prompt_has_weight_syntax(t))
+    if (prompt_has_weight_syntax(t) || strstr(t, ", BREAK,") || strstr(t, " BREAK "))
         return IG_GRAMMAR_WEIGHT_SYNTAX;
     if (s->sentences >= 2 || (s->longest_clause >= 8 && s->sentences >= 1) ||
         (s->words >= 12 && s->commas * 4 < s->words / 2))

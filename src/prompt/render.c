@@ -228,8 +228,13 @@ snap_to_pixels(struct rctx *c, double ratio, double px, int asked)
         int hi = k->max_side ? k->max_side : 8192;
         if (!bw)   /* no SDXL bucket fitted: search the contract's grid */
             for (int w = lo + (mult - lo % mult) % mult; w <= hi; w += mult) {
+                /* The two grid heights around the ratio, and the extremes,
+                 * for ratios the contract's sides cannot reach. */
                 int h0 = (int)floor(w / ratio / mult) * mult;
-                for (int h = h0; h <= h0 + mult; h += mult) {
+                int lo_h = lo + (mult - lo % mult) % mult, hi_h = hi - hi % mult;
+                const int cand[4] = {h0, h0 + mult, lo_h, hi_h};
+                for (int ci = 0; ci < 4; ci++) {
+                    int h = cand[ci];
                     if (h < lo || h > hi || !accepts(c, w, h, mult, maxpx))
                         continue;
                     double cost = size_cost(w, h, ratio, px);

@@ -97,10 +97,6 @@ prompt_has_weight_syntax(const char *text)
         else if (open && weight_tail(p))
             return 1;
     }
-    /* A1111's BREAK keyword between tags. */
-    for (const char *p = strstr(text, "BREAK"); p; p = strstr(p + 1, "BREAK"))
-        if (word_start(text, p) && (!p[5] || isspace((unsigned char)p[5]) || p[5] == ','))
-            return 1;
     return 0;
 }
 
@@ -122,8 +118,9 @@ match_paren(const char *open)
     return NULL;
 }
 
+/* nested: inside an emphasis group, where every group is emphasis too. */
 static int
-put_plain_n(struct ig_buf *b, const char *s, size_t n, int *changed)
+put_plain_n(struct ig_buf *b, const char *s, size_t n, int *changed, int nested)
 {
     const char *end = s + n;
     for (const char *p = s; p < end; p++) {
@@ -143,19 +140,21 @@ put_plain_n(struct ig_buf *b, const char *s, size_t n, int *changed)
                 for (const char *q = inner; q < close; q++)
                     if (*q == ':' && weight_tail(q) && q + weight_tail(q) - 1 == close)
                         colon = q;
-                int weighted = colon != NULL || *inner == '(';
+                int weighted = nested || colon != NULL || *inner == '(';
                 if (colon)
                     inner_end = colon;
                 if (weighted) {
                     *changed = 1;
-                    if (put_plain_n(b, inner, (size_t)(inner_end - inner), changed) != 0)
+                    if (put_plain_n(b, inner, (size_t)(inner_end - inner), changed, 1) != 0)
                         return -1;
                     p = close;
                     continue;
                 }
             }
         }
-        if (*p == '[' || *p == ']') {
+        /* A single [x] may be plain text; doubled brackets never are. */
+        if ((*p == '[' || *p == ']') &&
+            ((p + 1 < end && p[1] == *p) || (p > s && p[-1] == *p))) {
             *changed = 1;
             continue;
         }
@@ -201,7 +200,7 @@ prompt_put_plain(struct ig_buf *b, const char *src)
 {
     int changed = 0;
     size_t start = b->len;
-    if (put_plain_n(b, src, strlen(src), &changed) != 0)
+    if (put_plain_n(b, src, strlen(src), &changed, 0) != 0)
         return -1;
     /* Squeeze the spaces that removed syntax leaves behind. */
     size_t w = start;

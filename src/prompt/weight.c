@@ -30,8 +30,10 @@ struct tag {
     double in_weight;
 };
 
+/* neg: the negative prompt, where A1111 has no AND (it skips the
+ * composable-diffusion path) but still has BREAK. */
 static int
-put_escaped(struct ig_buf *b, const char *s, size_t n, enum prompt_dialect d)
+put_escaped_as(struct ig_buf *b, const char *s, size_t n, enum prompt_dialect d, int neg)
 {
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -41,7 +43,7 @@ put_escaped(struct ig_buf *b, const char *s, size_t n, enum prompt_dialect d)
             return -1;
         /* A1111 reads AND and BREAK as operators; as words they stay lower-case. */
         if (d == PROMPT_DIALECT_A1111 && (i == 0 || !isalnum((unsigned char)s[i - 1]))) {
-            size_t kw = strncmp(s + i, "AND", 3) == 0 && i + 3 <= n ? 3
+            size_t kw = !neg && strncmp(s + i, "AND", 3) == 0 && i + 3 <= n ? 3
                       : strncmp(s + i, "BREAK", 5) == 0 && i + 5 <= n ? 5 : 0;
             if (kw && (i + kw == n || !isalnum((unsigned char)s[i + kw]))) {
                 for (size_t j = 0; j < kw; j++) {
@@ -57,6 +59,12 @@ put_escaped(struct ig_buf *b, const char *s, size_t n, enum prompt_dialect d)
             return -1;
     }
     return 0;
+}
+
+static int
+put_escaped(struct ig_buf *b, const char *s, size_t n, enum prompt_dialect d)
+{
+    return put_escaped_as(b, s, n, d, 0);
 }
 
 static void
@@ -213,9 +221,14 @@ prompt_render_weight(struct rctx *c)
         if (c->be->contract.caps & IG_CAP_NEGATIVE_PROMPT) {
             for (size_t i = 0; i < s->n_must_avoid && rc == 0; i++) {
                 ig_buf_reset(&w->tmp);
-                rc = prompt_put_plain(&w->tmp, s->must_avoid[i]) < 0 ||
+                int changed = prompt_put_plain(&w->tmp, s->must_avoid[i]);
+                if (changed > 0)
+                    prompt_note(c, PROMPT_NOTE_TRANSLATED,
+                                "syntax in must_avoid '%s' removed: spec text is plain words",
+                                s->must_avoid[i]);
+                rc = changed < 0 ||
                      (i && ig_buf_puts(&b, ", ") != 0) ||
-                     put_escaped(&b, w->tmp.data ? w->tmp.data : "", w->tmp.len, c->dialect);
+                     put_escaped_as(&b, w->tmp.data ? w->tmp.data : "", w->tmp.len, c->dialect, 1);
             }
             if (rc == 0)
                 c->out->negative_prompt = prompt_keep(c, &b);
