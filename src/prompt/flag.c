@@ -34,8 +34,10 @@ put_phrase(struct rctx *c, struct ig_buf *b, const char *pre, const char *text, 
 {
     struct ig_buf t = {0};
     int changed = prompt_put_plain(&t, text);
-    if (changed < 0)
+    if (changed < 0) {
+        ig_buf_free(&t);
         return -1;
+    }
     if (changed)
         prompt_note(c, PROMPT_NOTE_TRANSLATED,
                     "syntax in '%s' removed: Midjourney would read it as its own parameters",

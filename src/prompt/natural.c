@@ -319,6 +319,7 @@ jstr_plain(struct nctx *n, const char *s)
 {
     struct ig_buf t = {0};
     if (prompt_put_plain(&t, s) < 0) {
+        ig_buf_free(&t);
         n->rc = -1;
         return json_string("");
     }

@@ -550,12 +550,15 @@ test_alloc_failures(void **state)
     ig_free(text);
     assert_non_null(s);
     static const char *const names[] = {"a1111-sdxl", "openai", "gemini", "midjourney",
-                                        "flux2-pro"};
+                                        "flux2-pro", "flux2-pro"};
+    struct prompt_options o;
+    prompt_options_init(&o);
     for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
         for (unsigned long nth = 1;; nth++) {
             struct prompt_render r;
+            o.structured = b == 5;   /* the last round: FLUX.2's JSON prompt */
             ig_alloc_fail_at(nth);
-            int rc = prompt_render(s, backend(names[b]), NULL, &r, &err);
+            int rc = prompt_render(s, backend(names[b]), &o, &r, &err);
             ig_alloc_fail_at(0);
             prompt_render_free(&r);
             if (rc == 0)

@@ -165,9 +165,9 @@ test_hostile(void **state)
     t[big] = '\0';
     assert_null(prompt_spec_load("big.yaml", t, big, NULL, &err));
     /* Deep nesting, a NUL byte, control characters, truncated input. */
-    memset(t, '[', 100000);
+    memset(t, '[', 5000);
     memcpy(t, "subject: ", 9);
-    assert_null(prompt_spec_load("deep.yaml", t, 100000, NULL, &err));
+    assert_null(prompt_spec_load("deep.yaml", t, 5000, NULL, &err));
     free(t);
     assert_null(prompt_spec_load("nul.yaml", "subject: a\0b", 12, NULL, &err));
     assert_null(load("ctl.yaml", "subject: \"a\\u0007b\"\n", NULL, &err));
