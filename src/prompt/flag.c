@@ -83,7 +83,8 @@ prompt_render_flag(struct rctx *c)
 
     /* Image prompts lead; their weight is --iw (V7 0..3, V6 0..2). */
     int iw = -1;
-    for (size_t i = 0; i < s->n_refs; i++)
+    size_t n_refs = p->n_refs;   /* 0 unless the contract takes references */
+    for (size_t i = 0; i < n_refs; i++)
         if (s->refs[i].role == PROMPT_REF_COMPOSITION) {
             rc |= ig_buf_printf(&b, "%s ", s->refs[i].url);
             if (s->refs[i].weight)
@@ -151,7 +152,7 @@ prompt_render_flag(struct rctx *c)
 
     int sw = -1, ow = -1;
     size_t n_oref = 0;
-    for (size_t i = 0; i < s->n_refs; i++) {
+    for (size_t i = 0; i < n_refs; i++) {
         const struct prompt_ref *r = &s->refs[i];
         if (r->role == PROMPT_REF_STYLE) {
             rc |= ig_buf_printf(&flags, " --sref %s", r->url);

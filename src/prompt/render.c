@@ -298,7 +298,7 @@ apply_params(struct rctx *c)
     struct prompt_params *p = &c->out->params;
     c->out->tier = k->tier;
     if (s->has_seed) {
-        if (k->caps & IG_CAP_SEED || c->fam == FAM_MIDJOURNEY) {
+        if (k->caps & IG_CAP_SEED) {
             p->has_seed = 1;
             p->seed = s->seed;
         } else {
@@ -331,8 +331,6 @@ apply_params(struct rctx *c)
                         "transparent background: %s cannot make one; asked for a plain white "
                         "background to cut out later", c->be->name);
     }
-    if (c->fam == FAM_MIDJOURNEY)
-        return;   /* references become --sref/--oref/image prompts */
     if (s->n_refs && (k->caps & IG_CAP_REFERENCE_IMAGES)) {
         p->n_refs = s->n_refs;
     } else {
