@@ -194,9 +194,11 @@ prompt_lint_text(const char *text, const char *negative, const struct ig_backend
             "%s has no negative prompt (%s): describe what should be there instead", name,
             fam == FAM_FLUX1 || fam == FAM_FLUX2 ? "FLUX is guidance-distilled"
                                                  : "the field does not exist");
-    if (strcasestr(text, "negative prompt:") && !(k->caps & IG_CAP_NEGATIVE_PROMPT))
+    /* A1111's infotext pasted whole: its negative part would be asked for. */
+    if (strcasestr(text, "negative prompt:"))
         add(out, PROMPT_LINT_ERROR, "negative_prompt",
-            "a 'Negative prompt:' section in the text is read as wanted content by %s", name);
+            "a 'Negative prompt:' section in the text is read as wanted content by %s%s", name,
+            k->caps & IG_CAP_NEGATIVE_PROMPT ? "; pass it as the negative prompt" : "");
     if (out->detected != IG_GRAMMAR_NONE && out->detected != k->grammar && k->grammar &&
         out->n == 0)
         add(out, PROMPT_LINT_INFO, "grammar",

@@ -116,6 +116,8 @@ test_clip_target(void **state)
     assert_true(finding(l, PROMPT_LINT_ERROR, "clip_window"));
     l = lint("a cat, sofa, (window light:1.2)", NULL, "a1111-sdxl");
     assert_int_equal(l->n, 0);
+    l = lint("a cat, sofa\nNegative prompt: dogs", NULL, "a1111-sdxl");
+    assert_true(finding(l, PROMPT_LINT_ERROR, "negative_prompt"));
     l = lint("a cat --no dogs", NULL, "comfyui-sdxl");
     assert_true(finding(l, PROMPT_LINT_ERROR, "flags"));
     l = lint("a (cat:1.4)", NULL, "midjourney");
