@@ -11,6 +11,7 @@
 #include "backends/urlguard.h"
 #include "core/log.h"
 #include "core/secret.h"
+#include "lora/lora.h"
 #include "route/limit.h"
 #include "route/route.h"
 #include "route/sched.h"
@@ -928,6 +929,46 @@ job_after_attempt(void *arg)
 
 /* ---- Starting jobs ------------------------------------------------------- */
 
+/* A job naming a LoRA adapter runs only where the adapter's base model is
+ * served: the file is inspected once, and every other rung is skipped with
+ * the reason ("trained on FLUX.1 [dev]; this backend runs FLUX.2 [dev];
+ * retrain") instead of failing later as gray noise. */
+static int
+lora_filter(struct job *j, struct ig_error *err)
+{
+    const char *hex = jstr(json_object_get(j->req, "lora"), "file");
+    if (!hex)
+        return 0;
+    struct ig_buf file = {0};
+    struct lora_st st;
+    struct lora_info info;
+    memset(&st, 0, sizeof st);
+    memset(&info, 0, sizeof info);
+    int rc = store_blob_get(j->gw->store, hex, &file, err);
+    if (rc == 0)
+        rc = lora_st_parse(file.data, file.len, NULL, &st, err);
+    if (rc == 0 && (rc = lora_inspect(&st, &info, err)) == 0) {
+        for (int i = 0; i < j->n_cand; i++) {
+            struct route_candidate *c = &j->cand[i];
+            if (!c->usable || !c->backend)
+                continue;
+            const char *base = c->backend->contract.base_model;
+            if (!base) {
+                snprintf(c->why, sizeof c->why,
+                         "declares no base model, and the job brings a %s LoRA",
+                         lora_arch_name(info.arch));
+                c->usable = 0;
+            } else if (!lora_fits_backend(&info, base, c->why, sizeof c->why)) {
+                c->usable = 0;
+            }
+        }
+        lora_info_free(&info);
+    }
+    lora_st_free(&st);
+    ig_buf_free(&file);
+    return rc;
+}
+
 static struct job *
 job_new(struct route_gateway *gw, const char *id, const char *tenant, json_t *req,
         struct ig_error *err)
@@ -989,7 +1030,7 @@ job_new(struct route_gateway *gw, const char *id, const char *tenant, json_t *re
         json_object_set_new(j->req, "scale", json_integer(need.scale));
     j->n_cand = route_plan(gw->cfg, j->tenant, jstr(req, "ladder"), &need, j->cand,
                            MAX_CANDIDATES, err);
-    if (j->n_cand < 0)
+    if (j->n_cand < 0 || lora_filter(j, err) != 0)
         goto fail;
     for (int i = 0; gw->exec.can_run && i < j->n_cand; i++)
         if (j->cand[i].usable && j->cand[i].backend &&

@@ -8,7 +8,9 @@
  * the store keeps, so a job resumed after a restart is the job accepted. */
 #include "server/internal.h"
 #include "core/alloc.h"
+#include "backends/backend.h"
 #include "backends/urlguard.h"
+#include "lora/lora.h"
 #include "route/gateway.h"
 #include "store/store.h"
 
@@ -27,6 +29,7 @@ static const struct {
     {"scale", JSON_INTEGER},       {"ladder", JSON_STRING},      {"backend", JSON_STRING},
     {"transparent", JSON_TRUE},    {"input", JSON_OBJECT},       {"mask", JSON_OBJECT},
     {"checks", JSON_OBJECT},       {"vendor_params", JSON_OBJECT}, {"webhook", JSON_OBJECT},
+    {"lora", JSON_OBJECT},
 };
 
 static int
@@ -116,6 +119,40 @@ take_image(struct srv_req *r, const char *field, const json_t *v, char hex[65],
     return rc;
 }
 
+/* {"b64": "..."} or {"file": "<id>"}, plus an optional "scale": a
+ * safetensors LoRA, parsed with the container checks before it is kept. */
+static int
+take_lora(struct srv_req *r, const json_t *v, char hex[65], struct ig_error *err)
+{
+    const char *b64 = json_string_value(json_object_get(v, "b64"));
+    const char *file = json_string_value(json_object_get(v, "file"));
+    json_t *scale = json_object_get(v, "scale");
+    if (scale && (!json_is_number(scale) || json_number_value(scale) < -4 ||
+                  json_number_value(scale) > 4))
+        return ig_error_set(err, 400, "invalid_request", "'lora.scale' must be a number in -4..4");
+    struct ig_buf raw = {0};
+    int rc;
+    if (file)
+        rc = store_blob_get(r->srv->deps.store, file, &raw, err);
+    else if (b64)
+        rc = be_base64_decode(b64, &raw) == 0
+                 ? 0
+                 : ig_error_set(err, 400, "invalid_request", "'lora.b64' is not valid base64");
+    else
+        rc = ig_error_set(err, 400, "invalid_request", "'lora' needs 'b64' or 'file'");
+    struct lora_st st;
+    memset(&st, 0, sizeof st);
+    if (rc == 0 && (rc = lora_st_parse(raw.data, raw.len, NULL, &st, err)) != 0)
+        ig_error_prefix(err, "'lora': ");
+    lora_st_free(&st);
+    if (rc == 0 && !file)
+        rc = store_blob_put(r->srv->deps.store, raw.data, raw.len, hex, err);
+    else if (rc == 0)
+        snprintf(hex, 65, "%s", file);
+    ig_buf_free(&raw);
+    return rc;
+}
+
 /* {"url": "..."}: a URL the guard lets through, for a tenant that has a key
  * to sign deliveries with. The address is checked again at delivery. */
 static int
@@ -172,6 +209,18 @@ normalise(struct srv_req *r, json_t *body, struct ig_error *err)
     if (hook && check_webhook(r, hook, err) != 0) {
         json_decref(job);
         return NULL;
+    }
+    json_t *lora = json_object_get(body, "lora");
+    if (lora) {
+        char hex[65];
+        if (take_lora(r, lora, hex, err) != 0) {
+            json_decref(job);
+            return NULL;
+        }
+        json_t *copy = json_deep_copy(lora);
+        json_object_del(copy, "b64");
+        json_object_set_new(copy, "file", json_string(hex));
+        json_object_set_new(job, "lora", copy);
     }
     const char *images[] = {"input", "mask"};
     for (int i = 0; i < 2; i++) {

@@ -12,6 +12,7 @@
 #include "route/gateway.h"
 #include "core/log.h"
 #include "route/sched.h"
+#include "lora_fixtures.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static const char config_yaml[] =
     "      tier: fingerprint\n"
     "      license: {id: proprietary, flags: [commercial]}\n"
     "      price: {model: per-image, usd: 0.25}\n"
+    "      base_model: FLUX.2 [dev]\n"
     "  - name: beta\n"
     "    adapter: bfl\n"
     "    endpoint: http://127.0.0.1:1\n"
@@ -42,6 +44,7 @@ static const char config_yaml[] =
     "      tier: perceptual\n"
     "      license: {id: agpl-model, flags: [commercial, copyleft]}\n"
     "      price: {model: free}\n"
+    "      base_model: black-forest-labs/FLUX.1-dev\n"
     "tenants:\n"
     "  - name: rich\n"
     "  - name: poor\n"
@@ -533,6 +536,49 @@ test_recovery_resumes_vendor_job(void **state)
     assert_true(spent > 0);
 }
 
+/* A FLUX.1 LoRA skips the FLUX.2 rung with the reason and runs on FLUX.1. */
+static void
+test_lora_routed_by_base_model(void **state)
+{
+    script(NULL, 0, NULL, 0);
+    struct stw w;
+    stw_init(&w);
+    stw_pair(&w, "lora_unet_double_blocks_0_img_attn_qkv", 0, 3072, 9216, 4);
+    stw_alpha(&w, "lora_unet_double_blocks_0_img_attn_qkv", 4, "BF16");
+    stw_pair(&w, "lora_unet_double_blocks_18_img_mlp_0", 0, 3072, 12288, 4);
+    stw_pair(&w, "lora_unet_single_blocks_37_linear1", 0, 3072, 21504, 4);
+    stw_pair(&w, "lora_unet_single_blocks_37_linear2", 0, 15360, 3072, 4);
+    size_t len;
+    unsigned char *bytes = stw_bytes(&w, &len);
+    char hex[65], body[256];
+    struct ig_error err = {0};
+    assert_int_equal(store_blob_put(st, bytes, len, hex, &err), 0);
+    snprintf(body, sizeof body,
+             "{\"class\":\"generate\",\"prompt\":\"x\",\"lora\":{\"file\":\"%s\"}}", hex);
+    struct store_job j;
+    json_t *r = run("rich", body, &j);
+    assert_int_equal(j.state, STORE_SUCCEEDED);
+    json_t *p = json_object_get(r, "provenance");
+    assert_string_equal(json_string_value(json_object_get(p, "backend")), "beta");
+    json_t *skip = json_array_get(json_object_get(p, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(skip, "message")),
+                        "trained on FLUX.1 [dev]; this backend runs FLUX.2 [dev]; retrain");
+    assert_int_equal(S.calls_alpha, 0);
+    json_decref(r);
+    store_job_clear(&j);
+    /* A file that is not safetensors fails the job with the parser's code. */
+    assert_int_equal(store_blob_put(st, "not a lora", 10, hex, &err), 0);
+    snprintf(body, sizeof body,
+             "{\"class\":\"generate\",\"prompt\":\"x\",\"lora\":{\"file\":\"%s\"}}", hex);
+    json_t *req = json_loads(body, 0, NULL);
+    char id[40];
+    assert_int_equal(route_gateway_submit(gw, "rich", req, NULL, id, &err), -1);
+    assert_int_equal(strncmp(err.code, "safetensors", 11), 0);
+    json_decref(req);
+    ig_free(bytes);
+    stw_free(&w);
+}
+
 int
 main(void)
 {
@@ -548,6 +594,7 @@ main(void)
         cmocka_unit_test(test_bad_requests_refused_up_front),
         cmocka_unit_test(test_idempotent_submit),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_lora_routed_by_base_model),
         cmocka_unit_test(test_recovery_resumes_vendor_job),
     };
     ig_log_setup(NULL, IG_LOG_ERROR);
