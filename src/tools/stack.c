@@ -10,6 +10,7 @@
 #include "core/secret.h"
 #include "route/exec.h"
 #include "route/limit.h"
+#include "route/render.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -87,7 +88,8 @@ tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int with_ser
     t->loop = be_loop_new(err);
     if (!t->loop || route_exec_backends(t->loop, cfg, &t->exec, err) != 0)
         goto fail;
-    t->gw = route_gateway_new(cfg, t->store, t->metrics, &t->exec, NULL,
+    struct route_hooks hooks = {.render = route_render_spec};
+    t->gw = route_gateway_new(cfg, t->store, t->metrics, &t->exec, &hooks,
                               cfg->server.workers > 0 ? cfg->server.workers : 2, err);
     if (!t->gw)
         goto fail;

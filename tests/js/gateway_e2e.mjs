@@ -113,6 +113,15 @@ ladders:
   check('bad output falls back', j.state === 'succeeded' && backendOf(j) === 'second',
         JSON.stringify(j.attempts));
 
+  // A prompt spec is rendered for the rung's grammar; what the rung cannot
+  // take (OpenAI: a seed) is named in the provenance's notes.
+  await admin(a.addr, 'reset');
+  j = await job({ spec: { subject: 'a red fox in fresh snow', style: 'watercolor', must_avoid: ['text'], seed: 5 }, backend: 'first' });
+  const notes = JSON.stringify((j.provenance && j.provenance.notes) || []);
+  check('spec rendered', j.state === 'succeeded' && /fox/.test(j.provenance.prompt) && /watercolor/i.test(j.provenance.prompt),
+        JSON.stringify(j).slice(0, 600));
+  check('spec notes', /seed/i.test(notes), notes);
+
   // Idempotency: the same key twice runs once.
   const before = (await admin(a.addr, 'stats')).requests;
   const k1 = await job({ prompt: 'once only' }, { 'Idempotency-Key': 'k-1' });
