@@ -301,6 +301,11 @@ loop_main(void *arg)
             active_remove(l, c);
             answered(l, c, code);
         }
+        /* Answers just read may have put calls to wait: sleep no longer than
+         * the earliest of them. */
+        for (struct be_call *c = l->waiting; c; c = c->next)
+            if (c->due_ms < next_due)
+                next_due = c->due_ms;
         long wait = next_due - mono_ms();
         curl_multi_poll(l->multi, NULL, 0, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait), NULL);
     }

@@ -7,6 +7,7 @@
 
 static const struct be_protocol *const protocols[] = {
     &be_protocol_openai,
+    &be_protocol_bfl,
     NULL,
 };
 
