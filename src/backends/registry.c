@@ -8,6 +8,7 @@
 static const struct be_protocol *const protocols[] = {
     &be_protocol_openai,
     &be_protocol_bfl,
+    &be_protocol_gemini,
     NULL,
 };
 

@@ -19,6 +19,7 @@
 static const struct emu_vendor *const vendors[] = {
     &emu_vendor_openai,
     &emu_vendor_bfl,
+    &emu_vendor_gemini,
     NULL,
 };
 
