@@ -177,6 +177,7 @@ void be_note(struct be_call *c, const char *kind, const char *fmt, ...)
 extern const struct be_protocol be_protocol_openai;
 extern const struct be_protocol be_protocol_bfl;
 extern const struct be_protocol be_protocol_gemini;
+extern const struct be_protocol be_protocol_stability;
 
 /* The protocol for a config's adapter kind; NULL when this build has none. */
 const struct be_protocol *be_find(const char *adapter);

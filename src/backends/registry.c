@@ -9,6 +9,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_openai,
     &be_protocol_bfl,
     &be_protocol_gemini,
+    &be_protocol_stability,
     NULL,
 };
 

@@ -451,19 +451,23 @@ get_result(struct emu_req *r, struct emu_resp *out)
 /* ---- Delivery ----------------------------------------------------------------- */
 
 static int
+emu_text(struct emu_resp *out, unsigned status, const char *type, const char *text)
+{
+    return emu_bytes(out, status, type, text, strlen(text));
+}
+
+static int
 delivery(struct emu_req *r, struct emu_resp *out)
 {
     char id[48];
     if (sscanf(r->url, "/delivery/%47[^/]/sample.", id) != 1)
-        return emu_bytes(out, 404, "application/xml", "<Error><Code>BlobNotFound</Code></Error>",
-                         40);
+        return emu_text(out, 404, "application/xml", "<Error><Code>BlobNotFound</Code></Error>");
     const char *se = emu_query(r, "se");
     long expired_status = emu_knob_int(r->emu, "expired_status", 403);
     if (!se || atoll(se) < now_ms())
-        return emu_bytes(out, (unsigned)expired_status, "application/xml",
-                         "<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has "
-                         "passed</Message></Error>",
-                         99);
+        return emu_text(out, (unsigned)expired_status, "application/xml",
+                        "<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has "
+                        "passed</Message></Error>");
     pthread_mutex_lock(emu_lock(r->emu));
     struct task *t = find_task(emu_vendor_state(r->emu), id);
     struct img *pic = NULL;
@@ -477,8 +481,7 @@ delivery(struct emu_req *r, struct emu_resp *out)
     }
     pthread_mutex_unlock(emu_lock(r->emu));
     if (!t)
-        return emu_bytes(out, 404, "application/xml", "<Error><Code>BlobNotFound</Code></Error>",
-                         40);
+        return emu_text(out, 404, "application/xml", "<Error><Code>BlobNotFound</Code></Error>");
     const char *mime = png ? "image/png" : "image/jpeg";
     if (corrupt) {
         img_free(pic);

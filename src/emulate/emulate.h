@@ -127,5 +127,6 @@ struct img *emu_cutout(const struct img *in);
 extern const struct emu_vendor emu_vendor_openai;
 extern const struct emu_vendor emu_vendor_bfl;
 extern const struct emu_vendor emu_vendor_gemini;
+extern const struct emu_vendor emu_vendor_stability;
 
 #endif

@@ -20,6 +20,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_openai,
     &emu_vendor_bfl,
     &emu_vendor_gemini,
+    &emu_vendor_stability,
     NULL,
 };
 

@@ -151,21 +151,36 @@ test_pictures_are_deterministic_and_drift(void **state)
 }
 
 static void
-test_jpeg_by_default_and_aspect_translation(void **state)
+test_aspect_translation_and_format_knob(void **state)
 {
     (void)state;
-    struct ig_backend_cfg ultra = H.backend;
-    ultra.model = "flux-pro-1.1-ultra";
-    struct be_request req = {.cfg = &ultra, .cls = IG_CLASS_GENERATE, .prompt = "dunes", .n = 1,
-                             .width = 1024, .height = 576};
+    /* Kontext takes an aspect ratio, not a size; its default output_format
+     * is unsure (png or jpeg): a knob. */
+    struct ig_backend_cfg kontext = H.backend;
+    kontext.model = "flux-kontext-pro";
+    struct be_request req = {.cfg = &kontext, .cls = IG_CLASS_GENERATE, .prompt = "dunes",
+                             .n = 1, .width = 1024, .height = 576};
     struct be_call *c = h_run(&req);
     struct img *im = decoded(c);
-    assert_string_equal(c->result.images[0].mime, "image/jpeg");
+    assert_string_equal(c->result.images[0].mime, "image/png");
     assert_true(has_note(c, "translated", "aspect_ratio 16:9"));
-    /* ~4 MP at 16:9 */
-    assert_true(im->width > 2500 && im->width < 2800);
-    assert_true(im->width * 9 / 16 - im->height < 40 && im->height - im->width * 9 / 16 < 40);
+    /* about a megapixel at 16:9 */
+    assert_true(im->width >= 1312 && im->width <= 1376);
+    assert_true(abs(im->width * 9 / 16 - im->height) < 40);
     img_free(im);
+    be_call_free(c);
+    h_knobs("{\"kontext_default_format\":0}");
+    c = h_run(&req);
+    assert_true(c->result.ok);
+    assert_string_equal(c->result.images[0].mime, "image/jpeg");
+    be_call_free(c);
+    h_knobs("{\"kontext_default_format\":1}");
+    /* flux-pro-1.1 defaults to jpeg */
+    struct be_request pro = {.cls = IG_CLASS_GENERATE, .prompt = "dunes", .n = 1, .width = 256,
+                             .height = 256};
+    c = h_run(&pro);
+    assert_true(c->result.ok);
+    assert_string_equal(c->result.images[0].mime, "image/jpeg");
     be_call_free(c);
 }
 
@@ -516,7 +531,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_polls_then_downloads),
         cmocka_unit_test(test_pictures_are_deterministic_and_drift),
-        cmocka_unit_test(test_jpeg_by_default_and_aspect_translation),
+        cmocka_unit_test(test_aspect_translation_and_format_knob),
         cmocka_unit_test(test_kontext_edit),
         cmocka_unit_test(test_fill_changes_masked_region_only),
         cmocka_unit_test(test_vendor_validation),
