@@ -10,6 +10,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_bfl,
     &be_protocol_gemini,
     &be_protocol_stability,
+    &be_protocol_removebg,
     NULL,
 };
 

@@ -128,5 +128,6 @@ extern const struct emu_vendor emu_vendor_openai;
 extern const struct emu_vendor emu_vendor_bfl;
 extern const struct emu_vendor emu_vendor_gemini;
 extern const struct emu_vendor emu_vendor_stability;
+extern const struct emu_vendor emu_vendor_removebg;
 
 #endif

@@ -21,6 +21,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_bfl,
     &emu_vendor_gemini,
     &emu_vendor_stability,
+    &emu_vendor_removebg,
     NULL,
 };
 

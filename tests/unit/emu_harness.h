@@ -42,7 +42,7 @@ h_setup(const char *vendor, const char *adapter, const char *path, const char *k
     H.backend.adapter = (char *)adapter;
     H.backend.endpoint = H.endpoint;
     H.backend.credential = (char *)keyvar;
-    H.backend.contract.limits.total_timeout_ms = 4000;
+    H.backend.contract.limits.total_timeout_ms = 30000;   /* sanitizer builds */
     return 0;
 }
 

@@ -38,7 +38,7 @@ setup(void **state)
     backend.endpoint = endpoint;
     backend.credential = "env:IG_TEST_OPENAI_KEY";
     backend.model = "gpt-image-1";
-    backend.contract.limits.total_timeout_ms = 4000;
+    backend.contract.limits.total_timeout_ms = 30000;   /* sanitizer builds */
     setenv("IG_TEST_OPENAI_KEY", "sk-test", 1);
     return 0;
 }
