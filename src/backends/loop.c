@@ -387,6 +387,7 @@ be_call_free(struct be_call *c)
         curl_mime_free(c->x.mime);
     ig_buf_free(&c->x.answer);
     curl_slist_free_all(c->x.answer_headers);
+    curl_slist_free_all(c->x.resolve);
     if (c->easy)
         curl_easy_cleanup(c->easy);
     ig_free(c->credential);

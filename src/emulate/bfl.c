@@ -250,7 +250,8 @@ submit(struct emu_req *r, struct emu_resp *out, const struct bfl_model *m)
     if (int_field(body, "safety_tolerance", 0, m->fam == FAM_FLUX2 ? 5 : 6, 2, &safety, out))
         goto done;
     const char *fmt = json_string_value(json_object_get(body, "output_format"));
-    if (json_object_get(body, "output_format") && !json_is_null(json_object_get(body, "output_format")) &&
+    json_t *fmt_v = json_object_get(body, "output_format");
+    if (fmt_v && !json_is_null(fmt_v) &&
         (!fmt || (strcmp(fmt, "jpeg") != 0 && strcmp(fmt, "png") != 0))) {
         rc = invalid(out, "output_format", "Input should be 'jpeg' or 'png'");
         goto done;
@@ -474,7 +475,8 @@ delivery(struct emu_req *r, struct emu_resp *out)
     int png = 0, corrupt = 0;
     if (t) {
         png = t->png;
-        corrupt = t->corrupt || (emu_fault_kind(r) && strcmp(emu_fault_kind(r), "corrupt_image") == 0);
+        const char *kind = emu_fault_kind(r);
+        corrupt = t->corrupt || (kind && strcmp(kind, "corrupt_image") == 0);
         pic = t->input ? emu_edit(t->input, t->mask, t->prompt, t->seed)
                        : emu_picture("bfl", t->prompt, t->seed, t->fingerprint, t->width,
                                      t->height);
@@ -485,8 +487,8 @@ delivery(struct emu_req *r, struct emu_resp *out)
     const char *mime = png ? "image/png" : "image/jpeg";
     if (corrupt) {
         img_free(pic);
-        return emu_bytes(out, 200, mime, png ? "\x89PNG\r\n\x1a\nbroken" : "\xff\xd8\xff\xe0" "broken",
-                         png ? 14 : 10);
+        return png ? emu_text(out, 200, mime, "\x89PNG\r\n\x1a\nbroken")
+                   : emu_text(out, 200, mime, "\xff\xd8\xff\xe0" "broken");
     }
     struct ig_buf enc = {0};
     struct ig_error err = {0};

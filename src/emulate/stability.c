@@ -262,7 +262,8 @@ post(struct emu_req *r, struct emu_resp *out, enum op op, const char *api_key)
         goto done;
     }
     if (kind && strcmp(kind, "quota") == 0) {
-        rc = error(out, 402, "payment_required", "You lack sufficient credits to make this request");
+        rc = error(out, 402, "payment_required",
+                   "You lack sufficient credits to make this request");
         goto done;
     }
     if (kind && strcmp(kind, "moderation") == 0) {
