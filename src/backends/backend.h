@@ -179,6 +179,7 @@ extern const struct be_protocol be_protocol_bfl;
 extern const struct be_protocol be_protocol_gemini;
 extern const struct be_protocol be_protocol_stability;
 extern const struct be_protocol be_protocol_removebg;
+extern const struct be_protocol be_protocol_replicate;
 
 /* The protocol for a config's adapter kind; NULL when this build has none. */
 const struct be_protocol *be_find(const char *adapter);

@@ -11,6 +11,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_gemini,
     &be_protocol_stability,
     &be_protocol_removebg,
+    &be_protocol_replicate,
     NULL,
 };
 

@@ -129,5 +129,6 @@ extern const struct emu_vendor emu_vendor_bfl;
 extern const struct emu_vendor emu_vendor_gemini;
 extern const struct emu_vendor emu_vendor_stability;
 extern const struct emu_vendor emu_vendor_removebg;
+extern const struct emu_vendor emu_vendor_replicate;
 
 #endif

@@ -22,6 +22,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_gemini,
     &emu_vendor_stability,
     &emu_vendor_removebg,
+    &emu_vendor_replicate,
     NULL,
 };
 
