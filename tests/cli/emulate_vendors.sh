@@ -63,6 +63,12 @@ curl -s -o "$tmp/rb.png" -H 'X-Api-Key: k' -F image_file=@"$tmp/st.png" -F size=
 # colour type 6 (RGBA) is byte 26 of a PNG
 [ "$(od -An -tu1 -j25 -N1 "$tmp/rb.png" | tr -d ' ')" = 6 ] && ok || bad "removebg did not return RGBA"
 
+# Replicate: 201 and, with Prefer: wait, the finished prediction at once.
+rp=$(start replicate) || exit 1
+out=$(curl -s -w ' %{http_code}' -H 'Authorization: Bearer r8' -H 'Prefer: wait' -H 'Content-Type: application/json' \
+  -d '{"input":{"prompt":"a boat"}}' "http://$rp/v1/models/black-forest-labs/flux-1.1-pro/predictions")
+case "$out" in *'"status":"succeeded"'*' 201') ok ;; *) bad "replicate: $(echo "$out" | head -c 300)" ;; esac
+
 # Bad invocations exit 2.
 "$bin" emulate nosuchvendor --listen 127.0.0.1:0 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown vendor"
 "$bin" emulate bfl --listen nonsense >/dev/null 2>&1; [ $? = 2 ] && ok || bad "bad listen"
