@@ -12,6 +12,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_stability,
     &be_protocol_removebg,
     &be_protocol_replicate,
+    &be_protocol_fal,
     NULL,
 };
 

@@ -130,5 +130,6 @@ extern const struct emu_vendor emu_vendor_gemini;
 extern const struct emu_vendor emu_vendor_stability;
 extern const struct emu_vendor emu_vendor_removebg;
 extern const struct emu_vendor emu_vendor_replicate;
+extern const struct emu_vendor emu_vendor_fal;
 
 #endif

@@ -23,6 +23,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_stability,
     &emu_vendor_removebg,
     &emu_vendor_replicate,
+    &emu_vendor_fal,
     NULL,
 };
 
