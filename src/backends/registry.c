@@ -13,6 +13,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_removebg,
     &be_protocol_replicate,
     &be_protocol_fal,
+    &be_protocol_a1111,
     NULL,
 };
 
