@@ -14,6 +14,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_replicate,
     &be_protocol_fal,
     &be_protocol_a1111,
+    &be_protocol_photoroom,
     NULL,
 };
 

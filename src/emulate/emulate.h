@@ -132,5 +132,6 @@ extern const struct emu_vendor emu_vendor_removebg;
 extern const struct emu_vendor emu_vendor_replicate;
 extern const struct emu_vendor emu_vendor_fal;
 extern const struct emu_vendor emu_vendor_a1111;
+extern const struct emu_vendor emu_vendor_photoroom;
 
 #endif

@@ -25,6 +25,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_replicate,
     &emu_vendor_fal,
     &emu_vendor_a1111,
+    &emu_vendor_photoroom,
     NULL,
 };
 
