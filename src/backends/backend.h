@@ -183,6 +183,7 @@ extern const struct be_protocol be_protocol_replicate;
 extern const struct be_protocol be_protocol_fal;
 extern const struct be_protocol be_protocol_a1111;
 extern const struct be_protocol be_protocol_photoroom;
+extern const struct be_protocol be_protocol_comfyui;
 
 /* The protocol for a config's adapter kind; NULL when this build has none. */
 const struct be_protocol *be_find(const char *adapter);

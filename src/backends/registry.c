@@ -15,6 +15,7 @@ static const struct be_protocol *const protocols[] = {
     &be_protocol_fal,
     &be_protocol_a1111,
     &be_protocol_photoroom,
+    &be_protocol_comfyui,
     NULL,
 };
 

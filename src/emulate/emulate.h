@@ -133,5 +133,6 @@ extern const struct emu_vendor emu_vendor_replicate;
 extern const struct emu_vendor emu_vendor_fal;
 extern const struct emu_vendor emu_vendor_a1111;
 extern const struct emu_vendor emu_vendor_photoroom;
+extern const struct emu_vendor emu_vendor_comfyui;
 
 #endif

@@ -26,6 +26,7 @@ static const struct emu_vendor *const vendors[] = {
     &emu_vendor_fal,
     &emu_vendor_a1111,
     &emu_vendor_photoroom,
+    &emu_vendor_comfyui,
     NULL,
 };
 

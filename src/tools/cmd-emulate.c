@@ -54,7 +54,7 @@ cmd_emulate_exec(int argc, char **argv)
 
 const struct tool_cmd tool_cmd_emulate = {
     .name = "emulate",
-    .summary = "run a local emulator of a vendor's API (openai, bfl, ..., photoroom)",
+    .summary = "run a local emulator of a vendor's API (openai, bfl, ..., comfyui)",
     .usage = "usage: imagegate emulate VENDOR [--listen HOST:PORT] [--fingerprint FP]\n"
              "                          [--faults JSON] [--knobs JSON] [--no-auth]\n"
              "\n"
