@@ -6,12 +6,18 @@
  * that the loop (loop.c) drives on one libcurl multi handle, so many calls
  * are in flight on one thread and a slow vendor never blocks another:
  *
- *   submit  builds the first HTTP exchange from the request;
- *   answer  reads each answer and either finishes the call (an image, or an
- *           error in the taxonomy), or builds the next exchange: a poll of
- *           an async job (after a delay), or a fetch of a result URL;
- *   resume  builds the first poll of an async job saved before a crash;
- *   cancel  best-effort cancellation at the vendor.
+ *   submit       builds the first HTTP exchange from the request;
+ *   poll         reads a 2xx answer to the submit or to a poll and either
+ *                finishes the call or builds the next exchange: another
+ *                poll (after a delay) or a fetch of a result URL;
+ *   fetch        reads the answer to a result download (any status: an
+ *                expired URL means something different from a vendor error);
+ *   parse_error  maps a non-2xx answer to the submit or a poll to the
+ *                taxonomy (the vendor's error body, Retry-After);
+ *   resume       builds the first poll of an async job saved before a crash;
+ *   cancel       builds a best-effort cancellation at the vendor.
+ * The loop picks the slot from the exchange's phase, so no protocol
+ * switches on "what was I waiting for" by hand.
  *
  * Every protocol maps vendor answers to one error taxonomy: auth, quota,
  * rate_limited, moderated, invalid_request, upstream_error, timeout,
@@ -69,8 +75,15 @@ struct be_result {
 void be_result_clear(struct be_result *r);
 
 /* One HTTP exchange the protocol asks the loop for, and its answer. */
+enum be_phase {
+    BE_PHASE_SUBMIT,                 /* the first exchange */
+    BE_PHASE_POLL,                   /* asking an async job how it goes */
+    BE_PHASE_FETCH                   /* downloading a result the vendor pointed at */
+};
+
 struct be_exchange {
     char method[8];
+    enum be_phase phase;             /* be_x_start sets SUBMIT; protocols change it */
     char *url;
     struct curl_slist *headers;
     struct ig_buf body;              /* JSON or raw request body */
@@ -97,9 +110,13 @@ enum be_next {
 struct be_protocol {
     const char *name;                /* the config's adapter kind */
     int  (*submit)(struct be_call *c);
-    enum be_next (*answer)(struct be_call *c);
+    enum be_next (*poll)(struct be_call *c);
+    enum be_next (*fetch)(struct be_call *c);
+    enum be_next (*parse_error)(struct be_call *c);
     int  (*resume)(struct be_call *c, const json_t *saved);
-    void (*cancel)(struct be_call *c);
+    /* Builds the cancel exchange for an async job in flight; NULL: the
+     * vendor has no cancel (the job runs out and is not billed again). */
+    int  (*cancel)(struct be_call *c);
     void (*free_state)(void *state);
 };
 
@@ -157,7 +174,16 @@ void be_note(struct be_call *c, const char *kind, const char *fmt, ...)
 
 /* ---- Registry and loop ----------------------------------------------------- */
 
-extern const struct be_protocol be_protocol_openai, be_protocol_bfl;
+extern const struct be_protocol be_protocol_openai;
+extern const struct be_protocol be_protocol_bfl;
+extern const struct be_protocol be_protocol_gemini;
+extern const struct be_protocol be_protocol_stability;
+extern const struct be_protocol be_protocol_removebg;
+extern const struct be_protocol be_protocol_replicate;
+extern const struct be_protocol be_protocol_fal;
+extern const struct be_protocol be_protocol_a1111;
+extern const struct be_protocol be_protocol_photoroom;
+extern const struct be_protocol be_protocol_comfyui;
 
 /* The protocol for a config's adapter kind; NULL when this build has none. */
 const struct be_protocol *be_find(const char *adapter);

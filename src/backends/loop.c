@@ -219,6 +219,7 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
             return;
         }
         char *next = ig_strdup(location);
+        enum be_phase phase = c->x.phase;
         if (!next || be_x_start(c, "GET", "%s", next) != 0) {
             ig_free(next);
             be_fail(c, 500, "upstream_error", "out of memory");
@@ -226,12 +227,19 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
             return;
         }
         ig_free(next);
+        c->x.phase = phase;
         c->x.untrusted_url = 1;
         send_exchange(l, c);
         return;
     }
     curl_easy_reset(c->easy);
-    enum be_next next = c->proto->answer(c);
+    enum be_next next;
+    if (c->x.phase == BE_PHASE_FETCH)
+        next = c->proto->fetch(c);
+    else if (c->x.status < 200 || c->x.status >= 300)
+        next = c->proto->parse_error(c);
+    else
+        next = c->proto->poll(c);
     if (next == BE_DONE) {
         finish(l, c);
     } else if (next == BE_SEND) {
@@ -293,6 +301,11 @@ loop_main(void *arg)
             active_remove(l, c);
             answered(l, c, code);
         }
+        /* Answers just read may have put calls to wait: sleep no longer than
+         * the earliest of them. */
+        for (struct be_call *c = l->waiting; c; c = c->next)
+            if (c->due_ms < next_due)
+                next_due = c->due_ms;
         long wait = next_due - mono_ms();
         curl_multi_poll(l->multi, NULL, 0, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait), NULL);
     }

@@ -206,25 +206,27 @@ next_download(struct be_call *c)
     s->next_url++;
     if (be_x_start(c, "GET", "%s", url) != 0)
         return be_fail(c, 500, "upstream_error", "out of memory");
+    c->x.phase = BE_PHASE_FETCH;
     c->x.untrusted_url = 1;
     return BE_SEND;
 }
 
+/* The answer to a data[].url download. */
 static enum be_next
-openai_answer(struct be_call *c)
+openai_fetch(struct be_call *c)
+{
+    if (c->x.status != 200)
+        return be_fail(c, 502, "upstream_error", "downloading the result: HTTP %ld", c->x.status);
+    if (be_add_image(c, c->x.answer.data, c->x.answer.len, c->x.content_type) != 0)
+        return be_fail(c, 500, "upstream_error", "out of memory");
+    return next_download(c);
+}
+
+/* The (synchronous) answer to the submit: images, or URLs to download. */
+static enum be_next
+openai_poll(struct be_call *c)
 {
     struct openai_state *s = c->state;
-    if (s->pending_urls) {
-        /* the answer to a result download */
-        if (c->x.status != 200)
-            return be_fail(c, 502, "upstream_error", "downloading the result: HTTP %ld",
-                           c->x.status);
-        if (be_add_image(c, c->x.answer.data, c->x.answer.len, c->x.content_type) != 0)
-            return be_fail(c, 500, "upstream_error", "out of memory");
-        return next_download(c);
-    }
-    if (c->x.status != 200)
-        return openai_error(c);
     json_t *j = be_answer_json(c);
     if (!j)
         return BE_DONE;
@@ -295,9 +297,11 @@ openai_answer(struct be_call *c)
 
 const struct be_protocol be_protocol_openai = {
     .name = "openai",
-    .submit = openai_submit,          /* submit */
-    .answer = openai_answer,          /* answer: images, or a download of data[].url */
-    .resume = NULL,                   /* resume: synchronous API, nothing to resume */
-    .cancel = NULL,                   /* cancel: synchronous API */
-    .free_state = openai_free_state,  /* free_state */
+    .submit = openai_submit,            /* submit: generations JSON or edits multipart */
+    .poll = openai_poll,                /* poll: the synchronous answer, images or URLs */
+    .fetch = openai_fetch,              /* fetch: a data[].url download */
+    .parse_error = openai_error,        /* parse_error: {"error":{message,type,code}} */
+    .resume = NULL,                     /* resume: synchronous API, nothing to resume */
+    .cancel = NULL,                     /* cancel: synchronous API */
+    .free_state = openai_free_state,    /* free_state */
 };

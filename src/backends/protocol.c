@@ -45,6 +45,7 @@ exchange_reset(struct be_exchange *x)
     x->answer_headers = NULL;
     x->over_cap = 0;
     x->curl_code = CURLE_OK;
+    x->phase = BE_PHASE_SUBMIT;
 }
 
 int

@@ -8,6 +8,14 @@
 static const struct be_protocol *const protocols[] = {
     &be_protocol_openai,
     &be_protocol_bfl,
+    &be_protocol_gemini,
+    &be_protocol_stability,
+    &be_protocol_removebg,
+    &be_protocol_replicate,
+    &be_protocol_fal,
+    &be_protocol_a1111,
+    &be_protocol_photoroom,
+    &be_protocol_comfyui,
     NULL,
 };
 

@@ -13,11 +13,15 @@
  *                            give a slightly different picture
  *   GET  /_emulator/stats    {"requests":N,"by_path":{...},"submits":{key:count}}
  *   POST /_emulator/reset    forget faults, stats and jobs
+ *   POST /_emulator/knobs    {"name":value,...}: where the vendor reference is
+ *                            unsure (marked ⚠), the behaviour is a knob
  * Fault kinds: rate_limit (429 + Retry-After), server_error (500),
  * unavailable (503), latency (delay_ms, then answer), hang (never answer
  * within the client's timeout), truncated (cut the body short),
  * malformed_json, no_image (200 without an image), corrupt_image,
- * moderation, quota. emulate/ never includes backends/: each reads the
+ * moderation, quota; and for every vendor alike deep_json (depth), wrong_type
+ * (200 text/html), redirect (302 to location). Vendors add their own
+ * (bfl: pending_forever, task_error). emulate/ never includes backends/: each reads the
  * vendor reference on its own. */
 #ifndef IG_EMULATE_EMULATE_H
 #define IG_EMULATE_EMULATE_H
@@ -36,6 +40,7 @@ struct emu_options {
     const char *fingerprint;      /* initial fingerprint (default "fp_1") */
     const char *faults;           /* JSON array of faults to queue at start */
     int no_auth;                  /* accept requests without the vendor's auth header */
+    const char *knobs;            /* JSON object of knobs to set at start */
 };
 
 struct emu *emu_start(const char *vendor, const char *listen, const struct emu_options *opt,
@@ -87,6 +92,8 @@ const struct emu_part *emu_part(struct emu_req *r, const char *name, int nth);
 const char *emu_fingerprint(struct emu *e);
 int emu_auth_required(const struct emu *e);
 const char *emu_fault_kind(const struct emu_req *r);   /* NULL: none */
+/* A knob's value (docs/emulators.md lists them per vendor), or def. */
+long emu_knob_int(struct emu *e, const char *name, long def);
 /* Counts a submission (by a key such as the prompt and seed) for the
  * "never runs twice on a vendor" checks. */
 void emu_count_submit(struct emu *e, const char *key);
@@ -117,6 +124,15 @@ struct img *emu_edit(const struct img *in, const struct img *mask, const char *p
 /* A cutout: RGBA, alpha from a soft ellipse around the subject. */
 struct img *emu_cutout(const struct img *in);
 
-extern const struct emu_vendor emu_vendor_openai, emu_vendor_bfl;
+extern const struct emu_vendor emu_vendor_openai;
+extern const struct emu_vendor emu_vendor_bfl;
+extern const struct emu_vendor emu_vendor_gemini;
+extern const struct emu_vendor emu_vendor_stability;
+extern const struct emu_vendor emu_vendor_removebg;
+extern const struct emu_vendor emu_vendor_replicate;
+extern const struct emu_vendor emu_vendor_fal;
+extern const struct emu_vendor emu_vendor_a1111;
+extern const struct emu_vendor emu_vendor_photoroom;
+extern const struct emu_vendor emu_vendor_comfyui;
 
 #endif

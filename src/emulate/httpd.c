@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,14 @@
 static const struct emu_vendor *const vendors[] = {
     &emu_vendor_openai,
     &emu_vendor_bfl,
+    &emu_vendor_gemini,
+    &emu_vendor_stability,
+    &emu_vendor_removebg,
+    &emu_vendor_replicate,
+    &emu_vendor_fal,
+    &emu_vendor_a1111,
+    &emu_vendor_photoroom,
+    &emu_vendor_comfyui,
     NULL,
 };
 
@@ -31,6 +40,8 @@ struct emu {
     int rotations;
     int require_key;           /* the vendor's auth header is required */
     json_t *faults;            /* queue */
+    json_t *knobs;             /* the vendor's unconfirmed behaviours, as set */
+    atomic_int stopping;       /* ends hangs and latencies early */
     json_t *stats;             /* {"requests", "by_path", "submits"} */
     unsigned long next_id;
     int in_flight, max_in_flight;   /* requests being answered at once */
@@ -82,6 +93,16 @@ const char *
 emu_fingerprint(struct emu *e)
 {
     return e->fingerprint;
+}
+
+long
+emu_knob_int(struct emu *e, const char *name, long def)
+{
+    pthread_mutex_lock(&e->mu);
+    json_t *v = json_object_get(e->knobs, name);
+    long n = json_is_number(v) ? (long)json_number_value(v) : def;
+    pthread_mutex_unlock(&e->mu);
+    return n;
 }
 
 const char *
@@ -188,6 +209,19 @@ admin(struct emu *e, struct emu_req *r, struct emu_resp *out)
         pthread_mutex_unlock(&e->mu);
         json_decref(body);
         return emu_json(out, 200, json_pack("{s:i}", "queued", (int)n));
+    }
+    if (strcmp(what, "knobs") == 0 && strcmp(r->method, "POST") == 0) {
+        json_t *body = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return emu_json(out, 400, json_pack("{s:s}", "error", "send a JSON object of knobs"));
+        }
+        pthread_mutex_lock(&e->mu);
+        json_object_update(e->knobs, body);
+        json_t *all = json_deep_copy(e->knobs);
+        pthread_mutex_unlock(&e->mu);
+        json_decref(body);
+        return emu_json(out, 200, json_pack("{s:o}", "knobs", all));
     }
     if (strcmp(what, "rotate") == 0 && strcmp(r->method, "POST") == 0) {
         pthread_mutex_lock(&e->mu);
@@ -321,8 +355,10 @@ dispatch(struct emu *e, struct emu_req *r)
                      ? (long)json_integer_value(json_object_get(r->fault, "delay_ms"))
                  : kind && strcmp(kind, "hang") == 0 ? 30000L
                                                        : 0;
-    if (delay > 0) {
-        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+    /* In slices, so that stopping the emulator ends a hang at once. */
+    for (long slept = 0; slept < delay && !atomic_load(&e->stopping); slept += 20) {
+        long step = delay - slept < 20 ? delay - slept : 20;
+        struct timespec ts = {0, step * 1000000L};
         nanosleep(&ts, NULL);
     }
     if (kind && (strcmp(kind, "server_error") == 0 || strcmp(kind, "unavailable") == 0)) {
@@ -331,6 +367,22 @@ dispatch(struct emu *e, struct emu_req *r)
                  json_pack("{s:{s:s,s:s}}", "error", "message",
                            unavailable ? "The server is overloaded" : "The server had an error",
                            "type", "server_error"));
+    } else if (kind && strcmp(kind, "deep_json") == 0) {
+        /* JSON nested deeper than any client should follow. */
+        int depth = (int)json_integer_value(json_object_get(r->fault, "depth"));
+        depth = depth > 0 && depth < 1000000 ? depth : 5000;
+        out.status = 200;
+        snprintf(out.content_type, sizeof out.content_type, "application/json");
+        for (int i = 0; i < depth; i++)
+            ig_buf_append(&out.body, "[", 1);
+        for (int i = 0; i < depth; i++)
+            ig_buf_append(&out.body, "]", 1);
+    } else if (kind && strcmp(kind, "wrong_type") == 0) {
+        emu_bytes(&out, 200, "text/html", "<html><body>Service moved</body></html>", 39);
+    } else if (kind && strcmp(kind, "redirect") == 0) {
+        const char *to = json_string_value(json_object_get(r->fault, "location"));
+        emu_bytes(&out, 302, "text/plain", "", 0);
+        emu_add_header(&out, "Location", to ? to : "http://10.0.0.1/");
     } else if (e->vendor->handle(r, &out) != 0) {
         emu_json(&out, 500, json_pack("{s:s}", "error", "emulator failure"));
     }
@@ -417,6 +469,7 @@ emu_start(const char *vendor, const char *listen, const struct emu_options *opt,
     snprintf(e->fingerprint, sizeof e->fingerprint, "%s",
              opt && opt->fingerprint ? opt->fingerprint : "fp_1");
     e->faults = json_array();
+    e->knobs = json_object();
     e->stats = json_pack("{s:i,s:{},s:{}}", "requests", 0, "by_path", "submits");
     pthread_mutex_init(&e->mu, NULL);
     if (opt && opt->faults) {
@@ -429,6 +482,17 @@ emu_start(const char *vendor, const char *listen, const struct emu_options *opt,
         }
         json_array_extend(e->faults, f);
         json_decref(f);
+    }
+    if (opt && opt->knobs) {
+        json_t *k = json_loads(opt->knobs, 0, NULL);
+        if (!json_is_object(k)) {
+            json_decref(k);
+            emu_stop(e);
+            ig_error_set(err, 400, "bad_knobs", "knobs must be a JSON object");
+            return NULL;
+        }
+        json_object_update(e->knobs, k);
+        json_decref(k);
     }
     /* A thread per connection: a "hang" or "latency" fault then stalls only
      * the request it was meant for. */
@@ -459,11 +523,13 @@ emu_stop(struct emu *e)
 {
     if (!e)
         return;
+    atomic_store(&e->stopping, 1);
     if (e->daemon)
         MHD_stop_daemon(e->daemon);
     if (e->vendor_free)
         e->vendor_free(e->vendor_state);
     json_decref(e->faults);
+    json_decref(e->knobs);
     json_decref(e->stats);
     pthread_mutex_destroy(&e->mu);
     ig_free(e);

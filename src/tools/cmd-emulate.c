@@ -13,6 +13,7 @@ static const struct option opts[] = {
     {"fingerprint", required_argument, NULL, 'f'},
     {"faults", required_argument, NULL, 'F'},
     {"no-auth", no_argument, NULL, 'n'},
+    {"knobs", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0}};
 
 static int
@@ -22,12 +23,13 @@ cmd_emulate_exec(int argc, char **argv)
     const char *listen = "127.0.0.1:0";
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:f:F:n", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:f:F:nk:", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
         case 'f': o.fingerprint = optarg; break;
         case 'F': o.faults = optarg; break;
         case 'n': o.no_auth = 1; break;
+        case 'k': o.knobs = optarg; break;
         default: return tool_usage_error(&tool_cmd_emulate, "bad option");
         }
     }
@@ -52,9 +54,9 @@ cmd_emulate_exec(int argc, char **argv)
 
 const struct tool_cmd tool_cmd_emulate = {
     .name = "emulate",
-    .summary = "run a local emulator of a vendor's API (openai, ...)",
+    .summary = "run a local emulator of a vendor's API (openai, bfl, ..., comfyui)",
     .usage = "usage: imagegate emulate VENDOR [--listen HOST:PORT] [--fingerprint FP]\n"
-             "                          [--faults JSON] [--no-auth]\n"
+             "                          [--faults JSON] [--knobs JSON] [--no-auth]\n"
              "\n"
              "Runs a faithful local copy of VENDOR's API until SIGINT or SIGTERM, for tests\n"
              "and CI (docs/emulators.md). Pictures are real images, deterministic in the\n"
@@ -64,6 +66,8 @@ const struct tool_cmd tool_cmd_emulate = {
              "  -l, --listen HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
              "  -f, --fingerprint FP     the initial fingerprint (default fp_1)\n"
              "  -F, --faults JSON        e.g. '[{\"kind\":\"rate_limit\",\"retry_after\":2}]'\n"
+             "  -k, --knobs JSON         behaviours the vendor reference is unsure of, e.g.\n"
+             "                           '{\"sample_ttl_ms\":600000}' (docs/emulators.md)\n"
              "  -n, --no-auth            accept requests without the vendor's auth header\n",
     .exec = cmd_emulate_exec,
 };
