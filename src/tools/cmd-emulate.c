@@ -54,9 +54,12 @@ cmd_emulate_exec(int argc, char **argv)
 
 const struct tool_cmd tool_cmd_emulate = {
     .name = "emulate",
-    .summary = "run a local emulator of a vendor's API (openai, bfl, ..., comfyui)",
+    .summary = "run a local emulator of a vendor's API (openai, bfl, gemini, ...)",
     .usage = "usage: imagegate emulate VENDOR [--listen HOST:PORT] [--fingerprint FP]\n"
              "                          [--faults JSON] [--knobs JSON] [--no-auth]\n"
+             "\n"
+             "VENDOR: openai, bfl, gemini, stability, removebg, photoroom, replicate, fal,\n"
+             "a1111, comfyui.\n"
              "\n"
              "Runs a faithful local copy of VENDOR's API until SIGINT or SIGTERM, for tests\n"
              "and CI (docs/emulators.md). Pictures are real images, deterministic in the\n"
