@@ -33,6 +33,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "image/image.h"
 
 #define BE_MAX_IMAGES 8
 
@@ -53,6 +54,7 @@ struct be_request {
     const char *resume;              /* vendor state saved before a crash (JSON) */
     long max_body_bytes;
     int max_json_depth;
+    const struct img_limits *img_limits;   /* local backends decode under these; NULL: none */
 };
 
 struct be_image {
@@ -164,6 +166,7 @@ enum be_next be_fail(struct be_call *c, int status, const char *code, const char
  * reads Retry-After / retry-after-ms, and finishes the call. */
 enum be_next be_fail_status(struct be_call *c, const char *vendor_message);
 /* Adds an image (copied) to the result. */
+int be_result_add_image(struct be_result *r, const void *data, size_t len, const char *mime);
 int be_add_image(struct be_call *c, const void *data, size_t len, const char *mime);
 /* Decodes standard base64 (a data: URL prefix is skipped). */
 int be_base64_decode(const char *in, struct ig_buf *out);

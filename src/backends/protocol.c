@@ -180,19 +180,28 @@ be_fail_status(struct be_call *c, const char *vendor_message)
 }
 
 int
-be_add_image(struct be_call *c, const void *data, size_t len, const char *mime)
+be_result_add_image(struct be_result *r, const void *data, size_t len, const char *mime)
 {
-    if (c->result.n_images >= BE_MAX_IMAGES)
-        return 0;
-    struct be_image *im = &c->result.images[c->result.n_images];
+    if (r->n_images >= BE_MAX_IMAGES)
+        return -1;
+    struct be_image *im = &r->images[r->n_images];
     im->data = ig_malloc(len ? len : 1);
     if (!im->data)
         return -1;
     memcpy(im->data, data, len);
     im->len = len;
     snprintf(im->mime, sizeof im->mime, "%s", mime ? mime : "application/octet-stream");
-    c->result.n_images++;
+    r->n_images++;
     return 0;
+}
+
+int
+be_add_image(struct be_call *c, const void *data, size_t len, const char *mime)
+{
+    /* A vendor that sends more images than we keep loses the extra ones. */
+    if (c->result.n_images >= BE_MAX_IMAGES)
+        return 0;
+    return be_result_add_image(&c->result, data, len, mime);
 }
 
 int

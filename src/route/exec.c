@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* exec.c -- route_attempt -> adapter call -> route_outcome. */
+/* exec.c -- route_attempt -> adapter call -> route_outcome.
+ *
+ * Vendor adapters run on the adapters' I/O loop. Local backends are
+ * CPU-bound and run on a worker of their own: one job at a time, since each
+ * model already spreads one job over every core, and two at once would only
+ * fight for the cores and double the memory. */
 #include "route/exec.h"
+#include "backends/local/local.h"
 #include "core/alloc.h"
+#include "route/sched.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +18,20 @@
 struct exec_ctx {
     struct be_loop *loop;
     const struct ig_config *cfg;
+    struct img_limits img_limits;
+    struct route_sched *local;        /* created with the first local job */
+    int stopped;
+    pthread_mutex_t mu;
 };
 
 struct pending {
     route_done_fn done;
     void *cookie;
     void (*save)(void *cookie, const char *json);
+    /* a local job: what the worker needs, copied out of the attempt */
+    const struct be_local *local;
+    struct be_request req;
+    void *input, *mask;
 };
 
 static void
@@ -26,13 +42,12 @@ on_save(void *ud, const char *json)
         p->save(p->cookie, json);
 }
 
+/* Moves a backend's result into an outcome for the engine and completes p. */
 static void
-on_done(void *ud, struct be_call *c)
+finish(struct pending *p, struct be_result *r)
 {
-    struct pending *p = ud;
     struct route_outcome o;
     memset(&o, 0, sizeof o);
-    struct be_result *r = &c->result;
     o.ok = r->ok;
     o.err = r->err;
     o.retry_after_ms = r->retry_after_ms;
@@ -54,9 +69,79 @@ on_done(void *ud, struct be_call *c)
     }
     route_done_fn done = p->done;
     void *cookie = p->cookie;
+    ig_free(p->input);
+    ig_free(p->mask);
     ig_free(p);
-    be_call_free(c);
     done(cookie, &o);
+}
+
+static void
+on_done(void *ud, struct be_call *c)
+{
+    finish(ud, &c->result);
+    be_call_free(c);
+}
+
+static void
+run_local(void *arg)
+{
+    struct pending *p = arg;
+    struct be_result r;
+    memset(&r, 0, sizeof r);
+    r.retry_after_ms = -1;
+    r.cost_usd = -1;
+    if (p->local->run(&p->req, &r) != 0 && !r.err.code[0])
+        ig_error_set(&r.err, 500, "upstream_error", "local backend %s failed", p->local->name);
+    finish(p, &r);
+    be_result_clear(&r);
+}
+
+static void *
+dup_bytes(const void *src, size_t len)
+{
+    if (!src)
+        return NULL;
+    void *d = ig_malloc(len ? len : 1);
+    if (d)
+        memcpy(d, src, len);
+    return d;
+}
+
+/* The attempt's buffers live only until start returns; the worker runs
+ * later, so a local job keeps copies of what it reads. */
+static int
+start_local(struct exec_ctx *x, struct pending *p, struct ig_error *err)
+{
+    p->input = dup_bytes(p->req.input, p->req.input_len);
+    p->mask = dup_bytes(p->req.mask, p->req.mask_len);
+    if ((p->req.input && !p->input) || (p->req.mask && !p->mask))
+        return ig_error_set(err, 500, "out_of_memory", "out of memory");
+    p->req.input = p->input;
+    p->req.mask = p->mask;
+    /* Nothing else a local backend reads outlives the attempt. */
+    p->req.prompt = p->req.negative_prompt = NULL;
+    p->req.quality = p->req.resume = NULL;
+    p->req.vendor_params = NULL;
+    p->req.job_id = NULL;
+    static const char *const formats[] = {"png", "jpeg", "webp"};
+    const char *fmt = NULL;
+    for (size_t i = 0; p->req.output_format && i < 3; i++)
+        if (strcmp(p->req.output_format, formats[i]) == 0)
+            fmt = formats[i];
+    p->req.output_format = fmt;
+    /* Posted under the lock, so route_exec_stop cannot free the worker
+     * between our looking it up and handing it the job. */
+    pthread_mutex_lock(&x->mu);
+    if (!x->local && !x->stopped)
+        x->local = route_sched_new(1, err);
+    int rc = x->local ? route_sched_post(x->local, 0, run_local, p) : -1;
+    int had = x->local != NULL;
+    pthread_mutex_unlock(&x->mu);
+    if (rc != 0 && (x->stopped || had))
+        return ig_error_set(err, 503, "unavailable", "the local worker has stopped");
+    if (rc != 0)
+        return -1;
+    return 0;
 }
 
 static int
@@ -94,7 +179,19 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
         .resume = a->vendor_resume,
         .max_body_bytes = x->cfg->limits.max_body_bytes,
         .max_json_depth = x->cfg->limits.max_json_depth,
+        .img_limits = &x->img_limits,
     };
+    p->local = be_find_local(a->backend->adapter);
+    if (p->local) {
+        p->req = req;
+        if (start_local(x, p, err) != 0) {
+            ig_free(p->input);
+            ig_free(p->mask);
+            ig_free(p);
+            return -1;
+        }
+        return 0;
+    }
     if (be_call_start(x->loop, &req, on_save, on_done, p, err) != 0) {
         ig_free(p);
         return -1;
@@ -108,6 +205,9 @@ exec_can_run(void *ud, const struct ig_backend_cfg *b, char *why, size_t why_siz
     (void)ud;
     if (be_find(b->adapter))
         return 1;
+    const struct be_local *l = be_find_local(b->adapter);
+    if (l)
+        return l->available(b, why, why_size);
     snprintf(why, why_size, "this build has no adapter for '%s'", b->adapter);
     return 0;
 }
@@ -121,13 +221,33 @@ route_exec_backends(struct be_loop *loop, const struct ig_config *cfg, struct ro
         return ig_error_set(err, 500, "out_of_memory", "out of memory");
     x->loop = loop;
     x->cfg = cfg;
+    img_limits_from_config(&x->img_limits, &cfg->limits);
+    pthread_mutex_init(&x->mu, NULL);
     *out = (struct route_executor){.ud = x, .start = exec_start, .can_run = exec_can_run};
     return 0;
 }
 
 void
+route_exec_stop(struct route_executor *ex)
+{
+    struct exec_ctx *x = ex->ud;
+    if (!x)
+        return;
+    pthread_mutex_lock(&x->mu);
+    struct route_sched *s = x->local;
+    x->local = NULL;
+    x->stopped = 1;
+    pthread_mutex_unlock(&x->mu);
+    route_sched_free(s);
+}
+
+void
 route_exec_release(struct route_executor *ex)
 {
+    route_exec_stop(ex);
+    struct exec_ctx *x = ex->ud;
+    if (x)
+        pthread_mutex_destroy(&x->mu);
     ig_free(ex->ud);
     ex->ud = NULL;
 }

@@ -14,6 +14,9 @@
  * Release it with route_exec_release once the gateway is gone. */
 int route_exec_backends(struct be_loop *loop, const struct ig_config *cfg,
                         struct route_executor *out, struct ig_error *err);
+/* Finishes the local jobs already started and refuses new ones: call it
+ * before freeing the gateway they complete into. */
+void route_exec_stop(struct route_executor *ex);
 void route_exec_release(struct route_executor *ex);
 
 #endif

@@ -125,6 +125,7 @@ tool_stack_stop(struct tool_stack *t)
     t->srv = NULL;
     be_loop_free(t->loop);
     t->loop = NULL;
+    route_exec_stop(&t->exec);
     route_gateway_free(t->gw);
     t->gw = NULL;
     route_exec_release(&t->exec);
