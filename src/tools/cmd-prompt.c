@@ -107,23 +107,6 @@ parse_args(int argc, char **argv, struct popts *o, int render)
     return -1;
 }
 
-static struct ig_config *
-load_config(const struct popts *o)
-{
-    struct ig_error err = {0};
-    struct ig_config_diags diags = {0};
-    struct ig_config *cfg = o->config ? ig_config_load_file(o->config, &diags, &err)
-                                      : ig_config_load_default(&diags, &err);
-    if (!cfg) {
-        for (size_t i = 0; i < diags.n; i++)
-            fprintf(stderr, "%s:%d:%d: %s\n", o->config ? o->config : "<embedded>",
-                    diags.items[i].line, diags.items[i].col, diags.items[i].message);
-        tool_report_error(&tool_cmd_prompt, &err, 0);
-    }
-    ig_config_diags_free(&diags);
-    return cfg;
-}
-
 static void
 print_render(const struct prompt_render *r)
 {
@@ -179,7 +162,7 @@ prompt_render_cmd(int argc, char **argv)
             tool_report_error(&tool_cmd_prompt, &err, 1);
         return TOOL_USAGE;
     }
-    struct ig_config *cfg = load_config(&o);
+    struct ig_config *cfg = tool_load_config(&tool_cmd_prompt, o.config);
     if (!cfg) {
         prompt_spec_free(spec);
         return TOOL_USAGE;
@@ -244,7 +227,7 @@ prompt_lint_cmd(int argc, char **argv)
         while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
             text[--len] = '\0';
     }
-    struct ig_config *cfg = load_config(&o);
+    struct ig_config *cfg = tool_load_config(&tool_cmd_prompt, o.config);
     if (!cfg) {
         ig_free(text);
         return TOOL_USAGE;

@@ -29,18 +29,9 @@ cmd_serve_exec(int argc, char **argv)
     if (optind < argc)
         return tool_usage_error(&tool_cmd_serve, "unexpected argument '%s'", argv[optind]);
 
-    struct ig_error err = {0};
-    struct ig_config_diags diags = {0};
-    struct ig_config *cfg = config_path ? ig_config_load_file(config_path, &diags, &err)
-                                        : ig_config_load_default(&diags, &err);
-    if (!cfg) {
-        for (size_t i = 0; i < diags.n; i++)
-            fprintf(stderr, "%s:%d:%d: %s\n", config_path ? config_path : "<embedded>",
-                    diags.items[i].line, diags.items[i].col, diags.items[i].message);
-        ig_config_diags_free(&diags);
-        return tool_report_error(&tool_cmd_serve, &err, 0);
-    }
-    ig_config_diags_free(&diags);
+    struct ig_config *cfg = tool_load_config(&tool_cmd_serve, config_path);
+    if (!cfg)
+        return TOOL_USAGE;
 
     /* Block the signals before the server's threads start, so that they
      * inherit the mask and only this thread receives them. */
@@ -51,8 +42,9 @@ cmd_serve_exec(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    struct ig_error err = {0};
     struct tool_stack stack;
-    if (tool_stack_start(&stack, cfg, 1, listen, &err) != 0) {
+    if (tool_stack_start(&stack, cfg, TOOL_STACK_SERVER, listen, &err) != 0) {
         ig_config_free(cfg);
         return tool_report_error(&tool_cmd_serve, &err, 0);
     }

@@ -30,7 +30,7 @@ init_curl(void)
  * per address. A backend whose adapter has no emulator in this build is
  * left alone: its rungs are skipped with that reason. */
 static int
-start_emulators(struct tool_stack *t, struct ig_error *err)
+start_emulators(struct tool_stack *t, int share, struct ig_error *err)
 {
     for (size_t i = 0; i < t->cfg->n_backends; i++) {
         const struct ig_backend_cfg *b = &t->cfg->backends[i];
@@ -50,6 +50,11 @@ start_emulators(struct tool_stack *t, struct ig_error *err)
         if (!e) {
             if (strcmp(e2.code, "unknown_vendor") == 0)
                 continue;
+            if (share && strcmp(e2.code, "listen_failed") == 0) {
+                ig_log(IG_LOG_INFO, "emulator_shared",
+                       json_pack("{s:s,s:s}", "backend", b->name, "address", addr));
+                continue;
+            }
             *err = e2;
             ig_error_prefix(err, "emulator for backend %s: ", b->name);
             return -1;
@@ -63,7 +68,7 @@ start_emulators(struct tool_stack *t, struct ig_error *err)
 }
 
 int
-tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int with_server,
+tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int flags,
                  const char *listen, struct ig_error *err)
 {
     memset(t, 0, sizeof *t);
@@ -83,7 +88,7 @@ tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int with_ser
         ig_error_set(err, 500, "out_of_memory", "out of memory");
         goto fail;
     }
-    if (start_emulators(t, err) != 0)
+    if (start_emulators(t, flags & TOOL_STACK_SHARE_EMULATORS, err) != 0)
         goto fail;
     t->loop = be_loop_new(err);
     if (!t->loop || route_exec_backends(t->loop, cfg, &t->exec, err) != 0)
@@ -101,7 +106,7 @@ tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int with_ser
     }
     if (route_gateway_recover(t->gw, err) < 0)
         goto fail;
-    if (with_server) {
+    if (flags & TOOL_STACK_SERVER) {
         char *key = NULL;
         if (cfg->server.signing_key && ig_resolve_ref(cfg->server.signing_key, &key, err) != 0)
             goto fail;

@@ -27,8 +27,16 @@ struct tool_stack {
     int n_emus;
 };
 
-/* Starts everything; with listen (or with_server) the HTTP server too. */
-int tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int with_server,
+enum {
+    TOOL_STACK_SERVER = 1,             /* start the HTTP server too */
+    /* An emulator address already taken is fine: another imagegate (a
+     * running `serve`) has its emulator there, and this process uses it. */
+    TOOL_STACK_SHARE_EMULATORS = 2
+};
+
+/* Starts everything; with TOOL_STACK_SERVER in flags the HTTP server too,
+ * on listen (NULL: the config's). */
+int tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int flags,
                      const char *listen, struct ig_error *err);
 void tool_stack_stop(struct tool_stack *t);
 

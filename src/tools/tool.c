@@ -2,6 +2,7 @@
 /* tool.c -- helpers every verb shares: help detection, errors, file input. */
 #include "tools/tool.h"
 #include "core/alloc.h"
+#include "core/config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -85,4 +86,21 @@ tool_read_file(const char *path, size_t max, char **data, size_t *len, struct ig
     *data = buf;
     *len = n;
     return 0;
+}
+
+struct ig_config *
+tool_load_config(const struct tool_cmd *cmd, const char *path)
+{
+    struct ig_error err = {0};
+    struct ig_config_diags diags = {0};
+    struct ig_config *cfg = path ? ig_config_load_file(path, &diags, &err)
+                                 : ig_config_load_default(&diags, &err);
+    if (!cfg) {
+        for (size_t i = 0; i < diags.n; i++)
+            fprintf(stderr, "%s:%d:%d: %s\n", path ? path : "<embedded>", diags.items[i].line,
+                    diags.items[i].col, diags.items[i].message);
+        tool_report_error(cmd, &err, 0);
+    }
+    ig_config_diags_free(&diags);
+    return cfg;
 }

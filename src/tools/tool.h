@@ -37,6 +37,11 @@ int tool_usage_error(const struct tool_cmd *cmd, const char *fmt, ...)
 /* Reports an error: as {"error":{"code","message"}} on stdout with --json,
  * else as "imagegate VERB: message [code]" on stderr. Returns TOOL_USAGE. */
 int tool_report_error(const struct tool_cmd *cmd, const struct ig_error *e, int json);
+/* Loads the config at path, or the embedded one when path is NULL. On
+ * failure prints each diagnostic as FILE:LINE:COL and the error, and
+ * returns NULL. */
+struct ig_config;
+struct ig_config *tool_load_config(const struct tool_cmd *cmd, const char *path);
 /* Reads a whole file (or "-" for stdin) up to max bytes. */
 int tool_read_file(const char *path, size_t max, char **data, size_t *len, struct ig_error *err);
 
