@@ -55,6 +55,7 @@ struct be_request {
     long max_body_bytes;
     int max_json_depth;
     const struct img_limits *img_limits;   /* local backends decode under these; NULL: none */
+    unsigned long long tag;          /* the caller's name for the call, for be_loop_cancel */
 };
 
 struct be_image {
@@ -143,6 +144,9 @@ struct be_call {
     struct be_call *next_active;     /* on the list of transfers in the multi handle */
     long due_ms;
     int redirects;
+    long first_byte_ms;              /* the response timeout's end; 0: none */
+    int got_header;                  /* the answer to this exchange has begun */
+    int cancelling;                  /* the exchange in flight is the vendor cancel */
 };
 
 /* ---- Helpers protocols share (protocol.c) ------------------------------- */
@@ -201,5 +205,11 @@ int be_call_start(struct be_loop *l, const struct be_request *req,
                   void (*save)(void *ud, const char *json),
                   void (*done)(void *ud, struct be_call *c), void *ud, struct ig_error *err);
 void be_call_free(struct be_call *c);
+/* Cancels the call started with this req.tag, from any thread; a call that
+ * has already finished is left alone. A waiting or running call ends with
+ * the error `cancelled`; when the vendor has a cancel and already knows the
+ * job, the protocol's cancel exchange is sent first (best effort: its
+ * answer is noted in the provenance, and the call ends either way). */
+void be_loop_cancel(struct be_loop *l, unsigned long long tag);
 
 #endif

@@ -285,6 +285,23 @@ fal_resume(struct be_call *c, const json_t *saved)
     return next_status(c) == BE_WAIT ? 0 : -1;
 }
 
+/* PUT .../requests/{id}/cancel: the status URL with its last segment
+ * replaced, as the queue's cancel_url is. Nothing to cancel before the
+ * queue has answered with a request. */
+static int
+fal_cancel(struct be_call *c)
+{
+    struct fal_state *s = c->state;
+    const char *slash = s && s->status_url ? strrchr(s->status_url, '/') : NULL;
+    if (!slash || strcmp(slash, "/status") != 0)
+        return -1;
+    if (be_x_start(c, "PUT", "%.*s/cancel", (int)(slash - s->status_url), s->status_url) != 0 ||
+        be_x_header(c, "Authorization: Key %s", c->credential ? c->credential : "") != 0)
+        return -1;
+    c->x.untrusted_url = 1;
+    return 0;
+}
+
 const struct be_protocol be_protocol_fal = {
     .name = "fal",
     .submit = fal_submit,               /* submit: POST to the queue */
@@ -292,6 +309,6 @@ const struct be_protocol be_protocol_fal = {
     .fetch = fal_fetch,                 /* fetch: images[].url, at once */
     .parse_error = fal_parse_error,     /* parse_error: FastAPI detail bodies */
     .resume = fal_resume,               /* resume: poll the saved status_url */
-    .cancel = NULL,                     /* cancel: the loop has no cancel path yet */
+    .cancel = fal_cancel,               /* cancel: PUT .../cancel */
     .free_state = fal_free_state,       /* free_state */
 };

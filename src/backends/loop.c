@@ -5,8 +5,9 @@
  * curl_multi_wakeup. Each call owns one easy handle for its whole life, so
  * libcurl's connection pool reuses connections to the same vendor across
  * calls. A call that waits (an async job between polls) sits on a list with
- * its due time and costs no thread. Per exchange: connect and total
- * timeouts from the contract, bounded by the job's deadline; the answer is
+ * its due time and costs no thread. Per exchange: connect, response (the
+ * first byte of the answer) and total timeouts from the contract, bounded
+ * by the job's deadline; the answer is
  * capped at the body limit; URLs a vendor gave go through the URL guard
  * and redirects are followed by hand. Protocols never block: they only
  * build exchanges and read answers. */
@@ -29,6 +30,8 @@ struct be_loop {
     struct be_call *incoming;
     struct be_call *waiting;
     struct be_call *active;          /* transfers in the multi handle */
+    unsigned long long *cancels;     /* tags to cancel, under mu */
+    size_t n_cancels, cap_cancels;
     int stopping;
 };
 
@@ -60,6 +63,7 @@ on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct be_call *c = ud;
     size_t len = size * n;
+    c->got_header = 1;
     /* Only "name: value" lines; the status line and the blank end are not headers. */
     if (len > 2 && memchr(p, ':', len) && strncmp(p, "HTTP/", 5) != 0) {
         char line[1024];
@@ -93,8 +97,8 @@ send_exchange(struct be_loop *l, struct be_call *c)
     long now = mono_ms();
     const struct ig_contract *k = &c->req.cfg->contract;
     long total = k->limits.total_timeout_ms > 0 ? k->limits.total_timeout_ms : 300000L;
-    if (k->limits.response_timeout_ms > 0 && k->limits.response_timeout_ms < total)
-        total = k->limits.response_timeout_ms;
+    c->got_header = 0;
+    c->first_byte_ms = k->limits.response_timeout_ms > 0 ? now + k->limits.response_timeout_ms : 0;
     if (c->req.deadline_ms > 0) {
         long left = c->req.deadline_ms - now;
         if (left <= 0) {
@@ -193,6 +197,16 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
     curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
     snprintf(c->x.content_type, sizeof c->x.content_type, "%s", ct ? ct : "");
     c->x.curl_code = code;
+    if (c->cancelling) {
+        /* The vendor's answer to our cancel: noted, and the call is over. */
+        if (c->result.provenance || (c->result.provenance = json_object()))
+            json_object_set_new(c->result.provenance, "vendor_cancel",
+                                code == CURLE_OK ? json_integer(c->x.status)
+                                                 : json_string(curl_easy_strerror(code)));
+        be_fail(c, 409, "cancelled", "the job was cancelled");
+        finish(l, c);
+        return;
+    }
     if (c->x.over_cap) {
         be_fail(c, 502, "malformed_response", "the answer is larger than %ld bytes",
                 c->req.max_body_bytes);
@@ -257,6 +271,79 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
     }
 }
 
+/* Takes a call out of whatever list holds it; 0 when it holds none (the
+ * call has finished, or is not this loop's). */
+static int
+unlink_call(struct be_loop *l, struct be_call *c)
+{
+    for (struct be_call **p = &l->active; *p; p = &(*p)->next_active)
+        if (*p == c) {
+            *p = c->next_active;
+            curl_multi_remove_handle(l->multi, c->easy);
+            return 1;
+        }
+    for (struct be_call **p = &l->waiting; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            return 1;
+        }
+    return 0;
+}
+
+static struct be_call *
+find_tag(struct be_loop *l, unsigned long long tag)
+{
+    for (struct be_call *c = l->active; c; c = c->next_active)
+        if (c->req.tag == tag)
+            return c;
+    for (struct be_call *c = l->waiting; c; c = c->next)
+        if (c->req.tag == tag)
+            return c;
+    return NULL;
+}
+
+static void
+cancel_call(struct be_loop *l, struct be_call *c)
+{
+    if (c->cancelling || !unlink_call(l, c))
+        return;
+    curl_easy_reset(c->easy);
+    if (c->proto->cancel && c->proto->cancel(c) == 0) {
+        c->cancelling = 1;
+        c->x.phase = BE_PHASE_POLL;
+        send_exchange(l, c);
+        return;
+    }
+    be_fail(c, 409, "cancelled", "the job was cancelled");
+    finish(l, c);
+}
+
+/* Ends the transfers whose answer has not begun within the response
+ * timeout; returns the earliest such deadline still ahead (or limit). */
+static long
+first_byte_timeouts(struct be_loop *l, long now, long limit)
+{
+    for (struct be_call **p = &l->active; *p;) {
+        struct be_call *c = *p;
+        if (!c->first_byte_ms || c->got_header) {
+            p = &c->next_active;
+            continue;
+        }
+        if (c->first_byte_ms > now) {
+            if (c->first_byte_ms < limit)
+                limit = c->first_byte_ms;
+            p = &c->next_active;
+            continue;
+        }
+        *p = c->next_active;
+        curl_multi_remove_handle(l->multi, c->easy);
+        be_fail(c, 504, "timeout", "no answer began within %d ms from %s",
+                c->req.cfg->contract.limits.response_timeout_ms, c->x.url);
+        finish(l, c);
+    }
+    return limit;
+}
+
 static void *
 loop_main(void *arg)
 {
@@ -266,6 +353,11 @@ loop_main(void *arg)
         int stopping = l->stopping;
         struct be_call *in = l->incoming;
         l->incoming = NULL;
+        unsigned long long cancels[64];
+        size_t n_cancels = l->n_cancels < 64 ? l->n_cancels : 64;
+        memcpy(cancels, l->cancels, n_cancels * sizeof *cancels);
+        memmove(l->cancels, l->cancels + n_cancels, (l->n_cancels - n_cancels) * sizeof *cancels);
+        l->n_cancels -= n_cancels;
         pthread_mutex_unlock(&l->mu);
         if (stopping)
             break;
@@ -273,6 +365,11 @@ loop_main(void *arg)
             struct be_call *c = in;
             in = in->next;
             send_exchange(l, c);
+        }
+        for (size_t i = 0; i < n_cancels; i++) {
+            struct be_call *c = find_tag(l, cancels[i]);
+            if (c)
+                cancel_call(l, c);
         }
         long now = mono_ms(), next_due = now + 1000;
         for (struct be_call **p = &l->waiting; *p;) {
@@ -306,6 +403,11 @@ loop_main(void *arg)
         for (struct be_call *c = l->waiting; c; c = c->next)
             if (c->due_ms < next_due)
                 next_due = c->due_ms;
+        next_due = first_byte_timeouts(l, mono_ms(), next_due);
+        pthread_mutex_lock(&l->mu);
+        if (l->n_cancels)
+            next_due = 0;
+        pthread_mutex_unlock(&l->mu);
         long wait = next_due - mono_ms();
         curl_multi_poll(l->multi, NULL, 0, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait), NULL);
     }
@@ -369,7 +471,21 @@ be_loop_free(struct be_loop *l)
     fail_list(l, l->waiting);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);
+    ig_free(l->cancels);
     ig_free(l);
+}
+
+void
+be_loop_cancel(struct be_loop *l, unsigned long long tag)
+{
+    pthread_mutex_lock(&l->mu);
+    void *v = l->cancels;
+    if (ig_grow(&v, &l->cap_cancels, l->n_cancels + 1, sizeof *l->cancels) == 0) {
+        l->cancels = v;
+        l->cancels[l->n_cancels++] = tag;
+    }
+    pthread_mutex_unlock(&l->mu);
+    curl_multi_wakeup(l->multi);
 }
 
 void

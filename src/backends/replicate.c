@@ -292,6 +292,21 @@ rep_resume(struct be_call *c, const json_t *saved)
     return next_poll(c) == BE_WAIT ? 0 : -1;
 }
 
+/* POST urls.get + "/cancel" (the urls.cancel the API gives is exactly
+ * that). Nothing to cancel before the prediction has an id. */
+static int
+rep_cancel(struct be_call *c)
+{
+    struct rep_state *s = c->state;
+    if (!s || !s->get)
+        return -1;
+    if (be_x_start(c, "POST", "%s/cancel", s->get) != 0 ||
+        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        return -1;
+    c->x.untrusted_url = 1;
+    return 0;
+}
+
 const struct be_protocol be_protocol_replicate = {
     .name = "replicate",
     .submit = rep_submit,               /* submit: create with Prefer: wait */
@@ -299,6 +314,6 @@ const struct be_protocol be_protocol_replicate = {
     .fetch = rep_fetch,                 /* fetch: an output URL, at once (it expires) */
     .parse_error = rep_parse_error,     /* parse_error: RFC 7807 problem+json */
     .resume = rep_resume,               /* resume: poll the saved urls.get */
-    .cancel = NULL,                     /* cancel: the loop has no cancel path yet */
+    .cancel = rep_cancel,               /* cancel: POST .../cancel */
     .free_state = rep_free_state,       /* free_state */
 };

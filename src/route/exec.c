@@ -21,10 +21,14 @@ struct exec_ctx {
     struct img_limits img_limits;
     struct route_sched *local;        /* created with the first local job */
     int stopped;
+    struct pending *calls;            /* vendor calls in flight, for cancel */
+    unsigned long long next_tag;
     pthread_mutex_t mu;
 };
 
 struct pending {
+    struct exec_ctx *x;
+    struct pending *next;             /* on x->calls while a vendor call runs */
     route_done_fn done;
     void *cookie;
     void (*save)(void *cookie, const char *json);
@@ -76,10 +80,36 @@ finish(struct pending *p, struct be_result *r)
 }
 
 static void
+calls_remove(struct exec_ctx *x, struct pending *p)
+{
+    pthread_mutex_lock(&x->mu);
+    for (struct pending **q = &x->calls; *q; q = &(*q)->next)
+        if (*q == p) {
+            *q = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void
 on_done(void *ud, struct be_call *c)
 {
-    finish(ud, &c->result);
+    struct pending *p = ud;
+    struct exec_ctx *x = p->x;
+    calls_remove(x, p);
+    finish(p, &c->result);
     be_call_free(c);
+}
+
+static void
+exec_cancel(void *ud, void *cookie)
+{
+    struct exec_ctx *x = ud;
+    pthread_mutex_lock(&x->mu);
+    for (struct pending *p = x->calls; p; p = p->next)
+        if (p->cookie == cookie)
+            be_loop_cancel(x->loop, p->req.tag);
+    pthread_mutex_unlock(&x->mu);
 }
 
 static void
@@ -192,7 +222,16 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
         }
         return 0;
     }
+    /* Registered before the start, so that a cancel racing with the start
+     * still finds the call; the loop ignores a tag it does not hold. */
+    p->x = x;
+    pthread_mutex_lock(&x->mu);
+    req.tag = p->req.tag = ++x->next_tag;
+    p->next = x->calls;
+    x->calls = p;
+    pthread_mutex_unlock(&x->mu);
     if (be_call_start(x->loop, &req, on_save, on_done, p, err) != 0) {
+        calls_remove(x, p);
         ig_free(p);
         return -1;
     }
@@ -223,7 +262,8 @@ route_exec_backends(struct be_loop *loop, const struct ig_config *cfg, struct ro
     x->cfg = cfg;
     img_limits_from_config(&x->img_limits, &cfg->limits);
     pthread_mutex_init(&x->mu, NULL);
-    *out = (struct route_executor){.ud = x, .start = exec_start, .can_run = exec_can_run};
+    *out = (struct route_executor){
+        .ud = x, .start = exec_start, .can_run = exec_can_run, .cancel = exec_cancel};
     return 0;
 }
 

@@ -1162,8 +1162,13 @@ route_gateway_cancel(struct route_gateway *gw, const char *job_id, const char *t
         return ig_error_set(err, 409, "job_finished", "job %s has already finished", job_id);
     pthread_mutex_lock(&gw->mu);
     for (struct job *j = gw->active; j; j = j->next)
-        if (strcmp(j->id, job_id) == 0)
+        if (strcmp(j->id, job_id) == 0) {
             atomic_store(&j->cancelled, 1);
+            /* Stops the vendor call in flight (and the vendor's job, where
+             * it has a cancel), so nothing runs on for a job nobody wants. */
+            if (gw->exec.cancel)
+                gw->exec.cancel(gw->exec.ud, j);
+        }
     pthread_mutex_unlock(&gw->mu);
     /* Terminal in the store at once; the attempt in flight, if any, is
      * settled (and charged if the vendor charged) when it returns. */

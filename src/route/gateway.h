@@ -84,6 +84,10 @@ struct route_executor {
     /* Optional: can this executor run the backend at all? 0 with a reason
      * makes the rung a skipped one, never an attempt. */
     int (*can_run)(void *ud, const struct ig_backend_cfg *b, char *why, size_t why_size);
+    /* Optional: stop the attempt started with cookie, if it still runs. Its
+     * done is still called exactly once (with the error `cancelled` when it
+     * was stopped). */
+    void (*cancel)(void *ud, void *cookie);
 };
 
 /* The rendering of a job's prompt for one backend. */

@@ -76,14 +76,18 @@ static inline void
 h_on_save(void *ud, const char *json)
 {
     struct h_waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
     snprintf(w->saved, sizeof w->saved, "%s", json);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static struct h_waiter h_last;
 
-/* Runs one call to its end; the saved resume state is in h_last.saved. */
-static inline struct be_call *
-h_run(struct be_request *req)
+/* Starts one call; h_wait ends it. The saved resume state is in
+ * h_last.saved. */
+static inline void
+h_start(struct be_request *req)
 {
     struct h_waiter *w = &h_last;
     memset(w, 0, sizeof *w);
@@ -96,11 +100,39 @@ h_run(struct be_request *req)
         req->max_body_bytes = 64L << 20;
     if (be_call_start(H.loop, req, h_on_save, h_on_done, w, &err) != 0)
         fail_msg("start: %s %s", err.code, err.message);
+}
+
+static inline struct be_call *
+h_wait(void)
+{
+    struct h_waiter *w = &h_last;
     pthread_mutex_lock(&w->mu);
     while (!w->done)
         pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
     return w->call;
+}
+
+/* Waits until the call in flight has saved its resume state (the vendor
+ * knows the job) or ended; 1 when it saved. */
+static inline int
+h_wait_saved(void)
+{
+    struct h_waiter *w = &h_last;
+    pthread_mutex_lock(&w->mu);
+    while (!w->saved[0] && !w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int saved = w->saved[0] != 0;
+    pthread_mutex_unlock(&w->mu);
+    return saved;
+}
+
+/* Runs one call to its end. */
+static inline struct be_call *
+h_run(struct be_request *req)
+{
+    h_start(req);
+    return h_wait();
 }
 
 static inline size_t

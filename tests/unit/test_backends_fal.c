@@ -147,6 +147,40 @@ test_errors(void **state)
     be_call_free(c);
 }
 
+/* A cancelled request is cancelled in fal's queue (202
+ * CANCELLATION_REQUESTED), and the call ends at once. A vendor that has not
+ * begun to answer within the response timeout is given up on without
+ * waiting for the total timeout. */
+static void
+test_cancel_and_response_timeout(void **state)
+{
+    (void)state;
+    h_faults("{\"kind\":\"pending_forever\"}");
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1, .tag = 7,
+                             .deadline_ms = h_now_ms() + 60000};
+    h_start(&req);
+    assert_true(h_wait_saved());
+    be_loop_cancel(H.loop, 7);
+    struct be_call *c = h_wait();
+    assert_string_equal(c->result.err.code, "cancelled");
+    assert_int_equal(json_integer_value(json_object_get(c->result.provenance, "vendor_cancel")),
+                     202);
+    be_call_free(c);
+
+    struct ig_backend_cfg slow = H.backend;
+    slow.contract.limits.response_timeout_ms = 300;
+    h_faults("{\"kind\":\"hang\"}");
+    struct be_request hang = {.cfg = &slow, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    long t0 = h_now_ms();
+    c = h_run(&hang);
+    assert_string_equal(c->result.err.code, "timeout");
+    assert_non_null(strstr(c->result.err.message, "no answer began within 300 ms"));
+    /* The total timeout is 30 s and the hang lasts as long: the response
+     * timeout is what ended it. */
+    assert_true(h_now_ms() - t0 < 20000);
+    be_call_free(c);
+}
+
 int
 main(void)
 {
@@ -154,6 +188,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cancel_and_response_timeout),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -182,6 +182,51 @@ test_errors(void **state)
     be_call_free(c);
 }
 
+/* A cancelled prediction is cancelled at the vendor too, and the call ends
+ * at once instead of at its deadline. */
+static void
+test_cancel(void **state)
+{
+    (void)state;
+    json_decref(h_admin("reset", ""));
+    h_knobs("{\"wait_completes\":0}");
+    h_faults("{\"kind\":\"pending_forever\"}");
+    struct be_request req = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1, .tag = 42,
+                             .deadline_ms = h_now_ms() + 60000};
+    long t0 = h_now_ms();
+    h_start(&req);
+    assert_true(h_wait_saved());
+    be_loop_cancel(H.loop, 41);           /* not this call: nothing happens */
+    be_loop_cancel(H.loop, 42);
+    struct be_call *c = h_wait();
+    assert_false(c->result.ok);
+    assert_string_equal(c->result.err.code, "cancelled");
+    assert_int_equal(json_integer_value(json_object_get(c->result.provenance, "vendor_cancel")),
+                     200);
+    assert_true(h_now_ms() - t0 < 30000);
+    /* The emulator's record of the prediction says canceled. */
+    json_t *saved = json_loads(h_last.saved, 0, NULL);
+    const char *get = json_string_value(json_object_get(saved, "get"));
+    assert_non_null(get);
+    struct ig_buf out = {0};
+    CURL *e = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Authorization: Bearer r8_test");
+    curl_easy_setopt(e, CURLOPT_URL, get);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, h_collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+    assert_int_equal(curl_easy_perform(e), CURLE_OK);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(e);
+    json_t *pred = json_loadb(out.data, out.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(pred, "status")), "canceled");
+    json_decref(pred);
+    json_decref(saved);
+    ig_buf_free(&out);
+    be_call_free(c);
+    h_knobs("{\"wait_completes\":1}");
+}
+
 int
 main(void)
 {
@@ -190,6 +235,7 @@ main(void)
         cmocka_unit_test(test_wait_then_download),
         cmocka_unit_test(test_wait_window_ends_first),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cancel),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

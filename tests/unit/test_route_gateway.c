@@ -74,6 +74,7 @@ struct script {
     int n_seeds;
     char resumed_with[256];
     long alpha_times[16];
+    int cancels;                  /* executor cancels asked for */
 };
 
 static struct script S;
@@ -161,6 +162,16 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
     return 0;
 }
 
+static void
+exec_cancel(void *ud, void *cookie)
+{
+    (void)ud;
+    (void)cookie;
+    pthread_mutex_lock(&S.mu);
+    S.cancels++;
+    pthread_mutex_unlock(&S.mu);
+}
+
 /* Validation double: an all-gray output fails, anything else passes. */
 static int
 validate(void *ud, const struct ig_config *cfg, enum ig_class cls, const json_t *request,
@@ -196,6 +207,7 @@ script(const enum act *alpha, int na, const enum act *beta, int nb)
     S.n_beta = nb;
     S.calls_alpha = S.calls_beta = S.n_seeds = 0;
     S.resumed_with[0] = '\0';
+    S.cancels = 0;
     pthread_mutex_unlock(&S.mu);
 }
 
@@ -206,7 +218,7 @@ start_gateway(void)
     st = store_open(dir, &err);
     assert_non_null(st);
     metrics = ig_metrics_new();
-    struct route_executor ex = {.ud = NULL, .start = exec_start};
+    struct route_executor ex = {.ud = NULL, .start = exec_start, .cancel = exec_cancel};
     struct route_hooks hooks = {.validate = validate};
     gw = route_gateway_new(cfg, st, metrics, &ex, &hooks, 2, &err);
     assert_non_null(gw);
@@ -486,6 +498,8 @@ test_cancel(void **state)
     assert_int_equal(route_gateway_cancel(gw, id, "other-tenant", &err), -1);
     assert_string_equal(err.code, "not_found");
     assert_int_equal(route_gateway_cancel(gw, id, "rich", &err), 0);
+    /* The call in flight is stopped, not left to run out. */
+    assert_int_equal(S.cancels, 1);
     struct store_job j;
     assert_int_equal(store_job_get(st, id, NULL, &j, &err), 0);
     assert_int_equal(j.state, STORE_CANCELLED);
