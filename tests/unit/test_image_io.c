@@ -304,6 +304,69 @@ test_decode_allocation_failure(void **state)
     ig_free(data);
 }
 
+/* img_probe reads PNG headers by hand; whatever the layout, it must say
+ * what libvips's own header read says, and refuse a damaged IHDR. */
+static void
+test_png_probe_agrees_with_libvips(void **state)
+{
+    (void)state;
+    struct ig_error err = {0};
+    assert_int_equal(img_init(&err), 0);
+    VipsImage *rgb = NULL, *t = NULL;
+    assert_int_equal(vips_black(&rgb, 37, 23, "bands", 3, NULL), 0);
+    assert_int_equal(vips_linear1(rgb, &t, 1.0, 90.0, NULL), 0);
+    g_object_unref(rgb);
+    rgb = t;
+    VipsImage *variants[7] = {NULL};
+    assert_int_equal(vips_extract_band(rgb, &variants[0], 0, NULL), 0);          /* grey */
+    assert_int_equal(vips_bandjoin_const1(variants[0], &variants[1], 255, NULL), 0); /* grey+a */
+    variants[2] = rgb;
+    g_object_ref(rgb);
+    assert_int_equal(vips_bandjoin_const1(rgb, &variants[3], 128, NULL), 0);     /* rgba */
+    assert_int_equal(vips_cast(rgb, &variants[4], VIPS_FORMAT_USHORT, NULL), 0);  /* 16-bit */
+    variants[5] = rgb;
+    g_object_ref(rgb);
+    variants[6] = variants[3];
+    g_object_ref(variants[3]);
+    for (int i = 0; i < 7; i++) {
+        void *buf = NULL;
+        size_t len = 0;
+        int rc = i == 5   ? vips_pngsave_buffer(variants[i], &buf, &len, "palette", TRUE, NULL)
+                 : i == 6 ? vips_pngsave_buffer(variants[i], &buf, &len, "interlace", TRUE, NULL)
+                          : vips_pngsave_buffer(variants[i], &buf, &len, NULL);
+        assert_int_equal(rc, 0);
+        struct img_info info;
+        assert_int_equal(img_probe(buf, len, NULL, &info, &err), 0);
+        VipsImage *v = vips_image_new_from_buffer(buf, len, "", NULL);
+        assert_non_null(v);
+        assert_int_equal(info.width, vips_image_get_width(v));
+        assert_int_equal(info.height, vips_image_get_height(v));
+        assert_int_equal(info.bands, vips_image_get_bands(v));
+        assert_int_equal(info.has_alpha, vips_image_hasalpha(v));
+        assert_int_equal(info.bits, vips_image_get_format(v) == VIPS_FORMAT_USHORT ? 16 : 8);
+        assert_int_equal(info.format, IMG_FMT_PNG);
+        g_object_unref(v);
+        /* A flipped bit anywhere in IHDR fails its CRC. */
+        for (size_t at = 12; at < 33; at++) {
+            unsigned char *bad = ig_malloc(len);
+            memcpy(bad, buf, len);
+            bad[at] ^= 0x10;
+            struct ig_error e2 = {0};
+            assert_int_equal(img_probe(bad, len, NULL, &info, &e2), -1);
+            assert_string_equal(e2.code, "corrupt_image");
+            ig_free(bad);
+        }
+        /* The limits still apply. */
+        struct img_limits lim = {.max_width = 10};
+        struct ig_error e3 = {0};
+        assert_int_equal(img_probe(buf, len, &lim, &info, &e3), -1);
+        assert_string_equal(e3.code, "image_too_large");
+        g_free(buf);
+        g_object_unref(variants[i]);
+    }
+    g_object_unref(rgb);
+}
+
 int
 main(void)
 {
@@ -319,6 +382,7 @@ main(void)
         cmocka_unit_test(test_input_byte_limit),
         cmocka_unit_test(test_other_pixel_layouts),
         cmocka_unit_test(test_one_pixel),
+        cmocka_unit_test(test_png_probe_agrees_with_libvips),
         cmocka_unit_test(test_encode_round_trip_with_provenance),
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_decode_allocation_failure),
