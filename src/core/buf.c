@@ -22,6 +22,16 @@ ig_buf_append(struct ig_buf *b, const void *p, size_t n)
 }
 
 int
+ig_buf_reserve(struct ig_buf *b, size_t n)
+{
+    void *data = b->data;
+    if (ig_grow(&data, &b->cap, b->len + n + 1, 1) != 0)
+        return -1;
+    b->data = data;
+    return 0;
+}
+
+int
 ig_buf_puts(struct ig_buf *b, const char *s)
 {
     return ig_buf_append(b, s, strlen(s));

@@ -12,6 +12,8 @@ struct ig_buf {
 };
 
 int  ig_buf_append(struct ig_buf *b, const void *p, size_t n);
+/* Makes room for n more bytes, so that appending them copies nothing twice. */
+int  ig_buf_reserve(struct ig_buf *b, size_t n);
 int  ig_buf_puts(struct ig_buf *b, const char *s);
 int  ig_buf_printf(struct ig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ig_buf_reset(struct ig_buf *b);   /* len = 0, keeps the memory for reuse */

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* jscan.c -- structural JSON scan for the relay (see jscan.h for why). */
+#include "core/jscan.h"
+
+#include <string.h>
+
+struct scan {
+    const char *p, *end, *doc;
+    int depth, max_depth;
+    struct ig_error *err;
+};
+
+static int
+bad(struct scan *s, const char *what)
+{
+    return ig_error_set(s->err, 400, "bad_json", "the body is not valid JSON: %s at byte %zu",
+                        what, (size_t)(s->p - s->doc));
+}
+
+static void
+skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+/* Any byte below 0x20 in [p, p+n)? Written without an early exit so that
+ * the compiler vectorises it: strings here are mostly long base64. */
+static int
+has_control(const char *p, size_t n)
+{
+    unsigned char any = 0;
+    for (size_t i = 0; i < n; i++)
+        any |= (unsigned char)((unsigned char)p[i] < 0x20);
+    return any;
+}
+
+/* At an opening quote: moves past the closing one. Between escapes the
+ * string is crossed with memchr. */
+static int
+skip_string(struct scan *s)
+{
+    s->p++;
+    for (;;) {
+        const char *q = memchr(s->p, '"', (size_t)(s->end - s->p));
+        if (!q)
+            return bad(s, "unterminated string");
+        const char *bs = memchr(s->p, '\\', (size_t)(q - s->p));
+        const char *stop = bs ? bs : q;
+        if (has_control(s->p, (size_t)(stop - s->p))) {
+            while ((unsigned char)*s->p >= 0x20)
+                s->p++;
+            return bad(s, "control character in a string");
+        }
+        if (!bs) {
+            s->p = q + 1;
+            return 0;
+        }
+        const char *c = bs + 1;       /* the escaped character; c < end since q > bs */
+        if (*c == 'u') {
+            for (int k = 1; k <= 4; k++)
+                if (c + k >= s->end || !c[k] || !strchr("0123456789abcdefABCDEF", c[k])) {
+                    s->p = c;
+                    return bad(s, "bad \\u escape");
+                }
+            s->p = c + 5;
+        } else if (!*c || !strchr("\"\\/bfnrt", *c)) {
+            s->p = c;
+            return bad(s, "bad escape");
+        } else {
+            s->p = c + 1;
+        }
+    }
+}
+
+static int
+skip_number(struct scan *s)
+{
+    const char *p = s->p;
+    if (p < s->end && *p == '-')
+        p++;
+    if (p >= s->end || *p < '0' || *p > '9')
+        return bad(s, "bad number");
+    if (*p == '0')
+        p++;
+    else
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    if (p < s->end && *p == '.') {
+        p++;
+        if (p >= s->end || *p < '0' || *p > '9')
+            return bad(s, "bad number");
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < s->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= s->end || *p < '0' || *p > '9')
+            return bad(s, "bad number");
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    s->p = p;
+    return 0;
+}
+
+static int skip_value(struct scan *s, enum ig_jtype *type);
+
+static int
+skip_container(struct scan *s, int object)
+{
+    if (++s->depth > s->max_depth)
+        return ig_error_set(s->err, 400, "json_too_deep", "the body nests deeper than %d",
+                            s->max_depth);
+    char close = object ? '}' : ']';
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (object) {
+            if (s->p >= s->end || *s->p != '"')
+                return bad(s, "expected a key");
+            if (skip_string(s) != 0)
+                return -1;
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':')
+                return bad(s, "expected ':'");
+            s->p++;
+        }
+        enum ig_jtype t;
+        if (skip_value(s, &t) != 0)
+            return -1;
+        skip_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            continue;
+        }
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            s->depth--;
+            return 0;
+        }
+        return bad(s, object ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+static int
+literal(struct scan *s, const char *word, enum ig_jtype t, enum ig_jtype *type)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return bad(s, "unexpected character");
+    s->p += n;
+    *type = t;
+    return 0;
+}
+
+static int
+skip_value(struct scan *s, enum ig_jtype *type)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return bad(s, "unexpected end");
+    switch (*s->p) {
+    case '"': *type = IG_J_STRING; return skip_string(s);
+    case '{': *type = IG_J_OBJECT; return skip_container(s, 1);
+    case '[': *type = IG_J_ARRAY; return skip_container(s, 0);
+    case 't': return literal(s, "true", IG_J_TRUE, type);
+    case 'f': return literal(s, "false", IG_J_FALSE, type);
+    case 'n': return literal(s, "null", IG_J_NULL, type);
+    default: *type = IG_J_NUMBER; return skip_number(s);
+    }
+}
+
+int
+ig_jscan(const char *doc, size_t len, int max_depth, struct ig_jfield *fields, size_t n,
+         struct ig_error *err)
+{
+    struct scan s = {.p = doc, .end = doc + len, .doc = doc,
+                     .max_depth = max_depth > 0 ? max_depth : 64, .err = err};
+    for (size_t i = 0; i < n; i++)
+        fields[i].type = IG_J_ABSENT;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return bad(&s, "expected an object");
+    s.p++;
+    s.depth = 1;
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == '}') {
+        s.p++;
+    } else {
+        for (;;) {
+            skip_ws(&s);
+            if (s.p >= s.end || *s.p != '"')
+                return bad(&s, "expected a key");
+            const char *k = s.p + 1;
+            if (skip_string(&s) != 0)
+                return -1;
+            size_t klen = (size_t)(s.p - 1 - k);
+            skip_ws(&s);
+            if (s.p >= s.end || *s.p != ':')
+                return bad(&s, "expected ':'");
+            s.p++;
+            skip_ws(&s);
+            const char *v = s.p;
+            enum ig_jtype t;
+            if (skip_value(&s, &t) != 0)
+                return -1;
+            /* A repeated key: the last one wins, as in jansson. */
+            for (size_t i = 0; i < n; i++)
+                if (strlen(fields[i].key) == klen && memcmp(fields[i].key, k, klen) == 0) {
+                    fields[i].type = t;
+                    fields[i].off = (size_t)(v - doc);
+                    fields[i].len = (size_t)(s.p - v);
+                }
+            skip_ws(&s);
+            if (s.p < s.end && *s.p == ',') {
+                s.p++;
+                continue;
+            }
+            if (s.p < s.end && *s.p == '}') {
+                s.p++;
+                break;
+            }
+            return bad(&s, "expected ',' or '}'");
+        }
+    }
+    skip_ws(&s);
+    if (s.p != s.end)
+        return bad(&s, "text after the end");
+    return 0;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* test_core_jscan.c -- the relay's structural JSON scanner, held against
+ * jansson: on valid documents every top-level value it finds decodes to
+ * what jansson decodes; every truncation and every mutation (over an
+ * alphabet of structural characters, where the two parsers must agree)
+ * is accepted or refused exactly when jansson accepts or refuses it. */
+#include "testutil.h"
+#include "core/jscan.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const docs[] = {
+    "{}",
+    "{\"model\":\"gpt-image-1\",\"prompt\":\"a \\\"quoted\\\" lighthouse\",\"n\":2}",
+    "{ \"prompt\" : \"tab\\tnew\\nline \\u00e9 \\\\ /\" , \"size\":\"1024x1024\",\"x\":[1,2,{\"a\":null}],"
+    "\"y\":{\"z\":[true,false,-1.5e+3,0,0.25]} }",
+    "{\"a\":{\"b\":{\"c\":{\"d\":[[[[]]]]}}},\"model\":\"m\",\"model\":\"last\"}",
+    "{\"big\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\",\"prompt\":\"\"}",
+};
+
+static int
+jansson_ok(const char *doc, size_t len)
+{
+    json_error_t e;
+    json_t *j = json_loadb(doc, len, 0, &e);
+    int ok = json_is_object(j);
+    json_decref(j);
+    return ok;
+}
+
+static int
+jscan_ok(const char *doc, size_t len)
+{
+    struct ig_jfield f[] = {{.key = "model"}, {.key = "prompt"}};
+    struct ig_error err = {0};
+    int rc = ig_jscan(doc, len, 64, f, 2, &err);
+    if (rc != 0)
+        assert_true(strcmp(err.code, "bad_json") == 0 || strcmp(err.code, "json_too_deep") == 0);
+    return rc == 0;
+}
+
+static void
+test_spans_match_jansson(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        json_t *root = json_loads(docs[d], 0, NULL);
+        assert_non_null(root);
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v) {
+            struct ig_jfield f = {.key = key};
+            struct ig_error err = {0};
+            assert_int_equal(ig_jscan(docs[d], strlen(docs[d]), 64, &f, 1, &err), 0);
+            assert_int_not_equal(f.type, IG_J_ABSENT);
+            json_t *got = json_loadb(docs[d] + f.off, f.len, JSON_DECODE_ANY, NULL);
+            if (!json_equal(got, v))
+                fail_msg("doc %zu key %s: span '%.*s'", d, key, (int)f.len, docs[d] + f.off);
+            json_decref(got);
+        }
+        struct ig_jfield none = {.key = "absent"};
+        struct ig_error err = {0};
+        assert_int_equal(ig_jscan(docs[d], strlen(docs[d]), 64, &none, 1, &err), 0);
+        assert_int_equal(none.type, IG_J_ABSENT);
+        json_decref(root);
+    }
+}
+
+static void
+test_truncations_and_mutations_agree(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "{}[]\":, ab0-.e\x01\ttrue";
+    unsigned seed = 12345;
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        size_t len = strlen(docs[d]);
+        for (size_t cut = 0; cut < len; cut++)
+            assert_int_equal(jscan_ok(docs[d], cut), 0);
+        char *buf = malloc(len + 1);
+        assert_non_null(buf);
+        for (int round = 0; round < 4000; round++) {
+            memcpy(buf, docs[d], len + 1);
+            int edits = 1 + (int)(rand_r(&seed) % 3);
+            for (int e = 0; e < edits; e++)
+                buf[rand_r(&seed) % len] = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+            /* jansson refuses integers it cannot hold; the scanner has no
+             * reason to, so such documents are not compared. */
+            if (strstr(buf, "000000000000000000"))
+                continue;
+            if (jscan_ok(buf, len) != jansson_ok(buf, len))
+                fail_msg("disagree on '%s': jscan %d jansson %d", buf, jscan_ok(buf, len),
+                         jansson_ok(buf, len));
+        }
+        free(buf);
+    }
+}
+
+static void
+test_bad_input(void **state)
+{
+    (void)state;
+    const char *bad[] = {"", "[]", "\"x\"", "{\"a\":1}x", "{\"a\":\"\\q\"}", "{\"a\":\"\\u12\"}",
+                         "{\"a\":01}", "{\"a\":1.}", "{\"a\":tru}", "{\"a\" 1}", "{a:1}",
+                         "{\"a\":\"x\ny\"}", "{\"a\":[1,]}", "{\"a\":1,}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (jscan_ok(bad[i], strlen(bad[i])))
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(jansson_ok(bad[i], strlen(bad[i])), 0);
+    }
+    /* Nesting past the limit is its own error. */
+    char deep[300];
+    size_t n = 0;
+    deep[n++] = '{';
+    memcpy(deep + n, "\"a\":", 4);
+    n += 4;
+    for (int i = 0; i < 100; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    struct ig_jfield f = {.key = "a"};
+    struct ig_error err = {0};
+    assert_int_equal(ig_jscan(deep, n, 32, &f, 1, &err), -1);
+    assert_string_equal(err.code, "json_too_deep");
+    assert_int_equal(ig_jscan(deep, n, 128, &f, 1, &err), 0);
+    assert_int_equal(f.type, IG_J_ARRAY);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spans_match_jansson),
+        cmocka_unit_test(test_truncations_and_mutations_agree),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
