@@ -39,6 +39,7 @@ struct store_ops {
                       void (*fn)(const struct store_job *, void *), void *ud,
                       struct ig_error *err);
     int (*lease_renew)(void *impl, const char *owner, long lease_ms, struct ig_error *err);
+    int (*jobs_record)(void *impl, const struct store_record *r, size_t n, struct ig_error *err);
 };
 
 struct store {

@@ -519,6 +519,46 @@ locked_budget_close_job(struct pg_store *s, const char *job_id, long long keep,
                    "AND id<>$2", 2, p, err, "closing a job's reservations");
 }
 
+/* ---- Finished jobs written whole (the relay) ------------------------------- */
+
+static int
+locked_jobs_record(struct pg_store *s, const struct store_record *r, size_t n,
+                   struct ig_error *err)
+{
+    if (exec_ok(s, "BEGIN", 0, NULL, err, "recording jobs") != 0)
+        return -1;
+    char now[32];
+    snprintf(now, sizeof now, "%ld", store_now_ms());
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char state[8], started[32], usd[64];
+        snprintf(state, sizeof state, "%d", r[i].state);
+        snprintf(started, sizeof started, "%ld", r[i].started_ms);
+        snprintf(usd, sizeof usd, "%.10g", r[i].usd);
+        const char *pj[] = {r[i].id, r[i].tenant, r[i].cls, state, r[i].request, r[i].result,
+                            r[i].error, started, now};
+        const char *pa[] = {r[i].id, r[i].backend, r[i].outcome, r[i].detail, now};
+        const char *pl[] = {r[i].tenant, r[i].id, usd, now};
+        rc = exec_ok(s,
+                     "INSERT INTO jobs (id, tenant, class, state, request, result, error, "
+                     "attempts, created_ms, updated_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9)",
+                     9, pj, err, "recording jobs");
+        if (rc == 0)
+            rc = exec_ok(s,
+                         "INSERT INTO attempts (job_id, n, backend, outcome, detail, at_ms) "
+                         "VALUES ($1,1,$2,$3,$4,$5)", 5, pa, err, "recording jobs");
+        if (rc == 0 && r[i].usd > 0)
+            rc = exec_ok(s,
+                         "INSERT INTO ledger (tenant, job_id, attempt, state, usd, at_ms) "
+                         "VALUES ($1,$2,1,'committed',$3,$4)", 4, pl, err, "recording jobs");
+    }
+    if (rc != 0 || exec_ok(s, "COMMIT", 0, NULL, err, "recording jobs") != 0) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- The ops table ----------------------------------------------------------- */
 
 #define LOCKED(impl, call)                        \
@@ -634,6 +674,12 @@ pg_close(void *impl)
     ig_free(s);
 }
 
+static int
+pg_jobs_record(void *impl, const struct store_record *r, size_t n, struct ig_error *err)
+{
+    LOCKED(impl, locked_jobs_record(s, r, n, err));
+}
+
 static const struct store_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -651,6 +697,7 @@ static const struct store_ops pg_ops = {
     .budget_spent = pg_budget_spent,
     .jobs_claim = pg_jobs_claim,
     .lease_renew = pg_lease_renew,
+    .jobs_record = pg_jobs_record,
 };
 
 int

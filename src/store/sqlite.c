@@ -494,6 +494,73 @@ locked_budget_close_job(struct sqlite_store *s, const char *job_id, long long ke
     return step == SQLITE_DONE ? 0 : db_fail(s, err, "closing a job's reservations");
 }
 
+/* ---- Finished jobs written whole (the relay) ------------------------------- */
+
+static int
+record_one(struct sqlite_store *s, sqlite3_stmt *job, sqlite3_stmt *att, sqlite3_stmt *led,
+           const struct store_record *r, long now)
+{
+    sqlite3_reset(job);
+    sqlite3_bind_text(job, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(job, 2, r->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(job, 3, r->cls, -1, SQLITE_STATIC);
+    sqlite3_bind_int(job, 4, r->state);
+    sqlite3_bind_text(job, 5, r->request, -1, SQLITE_STATIC);
+    sqlite3_bind_text(job, 6, r->result, -1, SQLITE_STATIC);
+    sqlite3_bind_text(job, 7, r->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(job, 8, r->started_ms);
+    sqlite3_bind_int64(job, 9, now);
+    if (sqlite3_step(job) != SQLITE_DONE)
+        return -1;
+    sqlite3_reset(att);
+    sqlite3_bind_text(att, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(att, 2, r->backend, -1, SQLITE_STATIC);
+    sqlite3_bind_text(att, 3, r->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(att, 4, r->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(att, 5, now);
+    if (sqlite3_step(att) != SQLITE_DONE)
+        return -1;
+    if (r->usd <= 0)
+        return 0;
+    sqlite3_reset(led);
+    sqlite3_bind_text(led, 1, r->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(led, 2, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(led, 3, r->usd);
+    sqlite3_bind_int64(led, 4, now);
+    return sqlite3_step(led) == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+locked_jobs_record(struct sqlite_store *s, const struct store_record *r, size_t n,
+                   struct ig_error *err)
+{
+    sqlite3_stmt *job = NULL, *att = NULL, *led = NULL;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(s, err, "recording jobs");
+    int ok = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO jobs (id, tenant, class, state, request, result, "
+                                "error, attempts, created_ms, updated_ms) "
+                                "VALUES (?,?,?,?,?,?,?,1,?,?)", -1, &job, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(s->db,
+                                "INSERT INTO attempts (job_id, n, backend, outcome, detail, at_ms) "
+                                "VALUES (?,1,?,?,?,?)", -1, &att, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(s->db,
+                                "INSERT INTO ledger (tenant, job_id, attempt, state, usd, at_ms) "
+                                "VALUES (?,?,1,'committed',?,?)", -1, &led, NULL) == SQLITE_OK;
+    long now = store_now_ms();
+    for (size_t i = 0; ok && i < n; i++)
+        ok = record_one(s, job, att, led, &r[i], now) == 0;
+    sqlite3_finalize(job);
+    sqlite3_finalize(att);
+    sqlite3_finalize(led);
+    if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_fail(s, err, "recording jobs");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return 0;
+}
+
 /* ---- Leases: one process owns the store ---------------------------------- */
 
 static int
@@ -643,6 +710,12 @@ sq_close(void *impl)
     ig_free(s);
 }
 
+static int
+sq_jobs_record(void *impl, const struct store_record *r, size_t n, struct ig_error *err)
+{
+    LOCKED(impl, locked_jobs_record(s, r, n, err));
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -660,6 +733,7 @@ static const struct store_ops sqlite_ops = {
     .budget_spent = sq_budget_spent,
     .jobs_claim = sq_jobs_claim,
     .lease_renew = sq_lease_renew,
+    .jobs_record = sq_jobs_record,
 };
 
 int

@@ -254,6 +254,12 @@ store_lease_renew(struct store *s, const char *owner, long lease_ms, struct ig_e
     return s->ops->lease_renew(s->impl, owner, lease_ms, err);
 }
 
+int
+store_jobs_record(struct store *s, const struct store_record *r, size_t n, struct ig_error *err)
+{
+    return n ? s->ops->jobs_record(s->impl, r, n, err) : 0;
+}
+
 /* ---- Blobs ---------------------------------------------------------------- */
 
 static int

@@ -121,6 +121,22 @@ int store_budget_close_job(struct store *s, const char *job_id, long long keep,
 int store_budget_spent(struct store *s, const char *tenant, long since_ms, double *usd,
                        struct ig_error *err);
 
+/* A job that ran to its end before it was written: the relay's (see
+ * route/relay.c). Its job row (terminal), its one attempt and, when it cost
+ * anything, a committed ledger row. */
+struct store_record {
+    const char *id, *tenant, *cls;
+    enum store_state state;
+    const char *request, *result, *error;
+    const char *backend, *outcome, *detail;
+    double usd;
+    long started_ms;                          /* wall clock */
+};
+/* Writes n records in one transaction: all or none. Group commit for the
+ * relay, whose answers wait for their records. */
+int store_jobs_record(struct store *s, const struct store_record *r, size_t n,
+                      struct ig_error *err);
+
 /* Blobs, named by the lowercase hex SHA-256 of their bytes. */
 int store_blob_put(struct store *s, const void *data, size_t len, char hex[65],
                    struct ig_error *err);

@@ -115,6 +115,50 @@ test_job_lifecycle(void **state)
     store_close(s);
 }
 
+/* The relay's records: a batch lands whole (jobs, attempts, the ledger
+ * for what cost something), or not at all. */
+static void
+test_jobs_record(void **state)
+{
+    struct store *s = open_store();
+    struct ig_error err = {0};
+    char a[40], b[40];
+    store_new_id(a, "job");
+    store_new_id(b, "job");
+    struct store_record rows[2] = {
+        {.id = a, .tenant = "rec", .cls = "generate", .state = STORE_SUCCEEDED,
+         .request = "{}", .result = "{\"relay\":true}", .backend = "oai", .outcome = "ok",
+         .usd = 0.25, .started_ms = 1},
+        {.id = b, .tenant = "rec", .cls = "generate", .state = STORE_FAILED, .request = "{}",
+         .error = "{\"code\":\"moderated\"}", .backend = "oai", .outcome = "failed",
+         .detail = "blocked", .usd = 0, .started_ms = 1},
+    };
+    assert_int_equal(store_jobs_record(s, rows, 2, &err), 0);
+    struct store_job got;
+    assert_int_equal(store_job_get(s, a, "rec", &got, &err), 0);
+    assert_int_equal(got.state, STORE_SUCCEEDED);
+    assert_string_equal(got.result, "{\"relay\":true}");
+    assert_int_equal(got.attempts, 1);
+    store_job_clear(&got);
+    assert_int_equal(store_job_get(s, b, "rec", &got, &err), 0);
+    assert_int_equal(got.state, STORE_FAILED);
+    store_job_clear(&got);
+    double spent = 0;
+    assert_int_equal(store_budget_spent(s, "rec", 0, &spent, &err), 0);
+    assert_true(spent > 0.2499 && spent < 0.2501);
+    /* A batch with one bad row (an id already taken) writes nothing. */
+    char c[40];
+    store_new_id(c, "job");
+    struct store_record again[2] = {rows[0], rows[0]};
+    again[0].id = c;
+    assert_int_equal(store_jobs_record(s, again, 2, &err), -1);
+    assert_int_equal(store_job_get(s, c, "rec", &got, &err), -1);
+    assert_string_equal(err.code, "not_found");
+    assert_int_equal(store_budget_spent(s, "rec", 0, &spent, &err), 0);
+    assert_true(spent > 0.2499 && spent < 0.2501);
+    store_close(s);
+}
+
 static void
 test_idempotency(void **state)
 {
@@ -416,6 +460,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leases),
         cmocka_unit_test(test_job_lifecycle),
+        cmocka_unit_test(test_jobs_record),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_budget_ceiling_under_concurrency),
         cmocka_unit_test(test_budget_release_and_double_settle),
