@@ -355,9 +355,12 @@ loop_main(void *arg)
         l->incoming = NULL;
         unsigned long long cancels[64];
         size_t n_cancels = l->n_cancels < 64 ? l->n_cancels : 64;
-        memcpy(cancels, l->cancels, n_cancels * sizeof *cancels);
-        memmove(l->cancels, l->cancels + n_cancels, (l->n_cancels - n_cancels) * sizeof *cancels);
-        l->n_cancels -= n_cancels;
+        if (n_cancels) {
+            memcpy(cancels, l->cancels, n_cancels * sizeof *cancels);
+            memmove(l->cancels, l->cancels + n_cancels,
+                    (l->n_cancels - n_cancels) * sizeof *cancels);
+            l->n_cancels -= n_cancels;
+        }
         pthread_mutex_unlock(&l->mu);
         if (stopping)
             break;
