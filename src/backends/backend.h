@@ -56,6 +56,12 @@ struct be_request {
     int max_json_depth;
     const struct img_limits *img_limits;   /* local backends decode under these; NULL: none */
     unsigned long long tag;          /* the caller's name for the call, for be_loop_cancel */
+    /* A relay: the client's own body, already in this vendor's dialect, is
+     * sent as it is except for the model, whose JSON value spans
+     * relay_model_off/len (len 0: the body names none). Only protocols with
+     * a relay slot take one. */
+    const char *relay_body;
+    size_t relay_len, relay_model_off, relay_model_len;
 };
 
 struct be_image {
@@ -74,6 +80,9 @@ struct be_result {
     int n_images;
     json_t *provenance;              /* request id, model, fingerprint, seed, finish reason,
                                       * usage, timings, dropped parameters */
+    struct ig_buf raw;               /* a relay: the vendor's answer, untouched, when the
+                                      * images came in it (no download was needed) */
+    char raw_type[128];
 };
 void be_result_clear(struct be_result *r);
 
@@ -117,6 +126,9 @@ struct be_protocol {
     enum be_next (*fetch)(struct be_call *c);
     enum be_next (*parse_error)(struct be_call *c);
     int  (*resume)(struct be_call *c, const json_t *saved);
+    /* Builds the first exchange from a client body in the vendor's own
+     * dialect (be_request.relay_body); NULL: this protocol cannot relay. */
+    int  (*relay)(struct be_call *c);
     /* Builds the cancel exchange for an async job in flight; NULL: the
      * vendor has no cancel (the job runs out and is not billed again). */
     int  (*cancel)(struct be_call *c);

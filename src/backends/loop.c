@@ -255,6 +255,13 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
     else
         next = c->proto->poll(c);
     if (next == BE_DONE) {
+        if (c->req.relay_body && c->result.ok && c->exchanges == 1) {
+            /* The answer the images came in goes back to the client as it
+             * is: moved, not copied. */
+            c->result.raw = c->x.answer;
+            memset(&c->x.answer, 0, sizeof c->x.answer);
+            snprintf(c->result.raw_type, sizeof c->result.raw_type, "%s", c->x.content_type);
+        }
         finish(l, c);
     } else if (next == BE_SEND) {
         send_exchange(l, c);
@@ -565,7 +572,7 @@ be_call_start(struct be_loop *l, const struct be_request *req,
             ig_error_set(err, 502, "malformed_response", "%s: cannot resume the saved vendor job",
                          req->cfg->name);
     } else {
-        rc = p->submit(c);
+        rc = !req->relay_body ? p->submit(c) : p->relay ? p->relay(c) : -1;
         if (rc != 0)
             *err = c->result.err.code[0]
                        ? c->result.err

@@ -295,6 +295,45 @@ openai_poll(struct be_call *c)
     return BE_DONE;
 }
 
+/* The client spoke OpenAI's own dialect to the gateway: its body goes on
+ * byte for byte, with only the model replaced by this backend's (or put
+ * first when the client named none). */
+static int
+openai_relay(struct be_call *c)
+{
+    const struct be_request *q = &c->req;
+    c->state = ig_calloc(1, sizeof(struct openai_state));
+    if (!c->state)
+        return -1;
+    json_t *m = json_string(model_of(c));
+    char *model = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+    json_decref(m);
+    if (!model)
+        return -1;
+    size_t head, tail;
+    if (q->relay_model_len) {
+        head = q->relay_model_off;
+        tail = q->relay_model_off + q->relay_model_len;
+    } else {
+        const char *brace = memchr(q->relay_body, '{', q->relay_len);
+        head = tail = brace ? (size_t)(brace - q->relay_body) + 1 : 0;
+    }
+    int rc = be_x_start(c, "POST", "%s/images/generations", c->base) != 0 ||
+                     be_x_header(c, "Authorization: Bearer %s",
+                                 c->credential ? c->credential : "") != 0 ||
+                     be_x_header(c, "Content-Type: application/json") != 0 ||
+                     ig_buf_reserve(&c->x.body, q->relay_len + strlen(model) + 16) != 0 ||
+                     ig_buf_append(&c->x.body, q->relay_body, head) != 0 ||
+                     (!q->relay_model_len && ig_buf_puts(&c->x.body, "\"model\":") != 0) ||
+                     ig_buf_puts(&c->x.body, model) != 0 ||
+                     (!q->relay_model_len && ig_buf_puts(&c->x.body, ",") != 0) ||
+                     ig_buf_append(&c->x.body, q->relay_body + tail, q->relay_len - tail) != 0
+                 ? -1
+                 : 0;
+    free(model);
+    return rc;
+}
+
 const struct be_protocol be_protocol_openai = {
     .name = "openai",
     .submit = openai_submit,            /* submit: generations JSON or edits multipart */
@@ -302,6 +341,7 @@ const struct be_protocol be_protocol_openai = {
     .fetch = openai_fetch,              /* fetch: a data[].url download */
     .parse_error = openai_error,        /* parse_error: {"error":{message,type,code}} */
     .resume = NULL,                     /* resume: synchronous API, nothing to resume */
+    .relay = openai_relay,              /* relay: the client's own generations body */
     .cancel = NULL,                     /* cancel: synchronous API */
     .free_state = openai_free_state,    /* free_state */
 };

@@ -19,6 +19,7 @@ be_result_clear(struct be_result *r)
     for (int i = 0; i < r->n_images; i++)
         ig_free(r->images[i].data);
     json_decref(r->provenance);
+    ig_buf_free(&r->raw);
     memset(r, 0, sizeof *r);
     r->retry_after_ms = -1;
     r->cost_usd = -1;

@@ -32,6 +32,7 @@ static const char *const grammar_names[] = {"none", "weight-syntax", "parameter-
                                             "natural-language", NULL};
 static const char *const cap_names[] = {"seed", "negative_prompt", "mask", "reference_images",
                                         "transparency", "n", NULL};
+static const char *const relay_names[] = {"auto", "off", NULL};
 static const char *const license_flag_names[] = {"commercial", "attribution", "copyleft",
                                                  "noncommercial", NULL};
 static const char *const price_names[] = {"free", "per-image", "per-megapixel", "per-credit", NULL};
@@ -673,6 +674,7 @@ static const struct field server_fields[] = {
     FLD(struct ig_server_cfg, "workers", F_INT, workers, 0),
     FENUM(struct ig_server_cfg, "log_level", F_ENUM, log_level, 0, log_level_names),
     FLD(struct ig_server_cfg, "signing_key", F_STR, signing_key, 0),
+    FENUM(struct ig_server_cfg, "relay", F_ENUM, relay_off, 0, relay_names),
     FEND};
 
 static const struct field store_fields[] = {

@@ -176,6 +176,7 @@ struct ig_server_cfg {
     int   workers;       /* job worker threads */
     int   log_level;     /* 0 debug, 1 info, 2 warn, 3 error */
     char *signing_key;   /* reference (env:NAME, file:PATH) to the file-URL key */
+    int   relay_off;     /* relay: auto (0) relays where nothing differs; off (1) never */
 };
 
 /* Where shared state lives (docs/scaling.md). */

@@ -66,6 +66,9 @@ finish(struct pending *p, struct be_result *r)
     }
     o.n_images = r->n_images < ROUTE_MAX_IMAGES ? r->n_images : ROUTE_MAX_IMAGES;
     r->n_images = 0;
+    o.raw = r->raw;
+    memset(&r->raw, 0, sizeof r->raw);
+    memcpy(o.raw_type, r->raw_type, sizeof o.raw_type);
     if (r->provenance) {
         char *text = json_dumps(r->provenance, JSON_COMPACT);
         o.provenance = text ? ig_strdup(text) : NULL;
@@ -99,6 +102,14 @@ on_done(void *ud, struct be_call *c)
     calls_remove(x, p);
     finish(p, &c->result);
     be_call_free(c);
+}
+
+static int
+exec_can_relay(void *ud, const struct ig_backend_cfg *b)
+{
+    (void)ud;
+    const struct be_protocol *p = be_find(b->adapter);
+    return p && p->relay;
 }
 
 static void
@@ -210,6 +221,10 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
         .max_body_bytes = x->cfg->limits.max_body_bytes,
         .max_json_depth = x->cfg->limits.max_json_depth,
         .img_limits = &x->img_limits,
+        .relay_body = a->relay_body,
+        .relay_len = a->relay_len,
+        .relay_model_off = a->relay_model_off,
+        .relay_model_len = a->relay_model_len,
     };
     p->local = be_find_local(a->backend->adapter);
     if (p->local) {
@@ -263,7 +278,8 @@ route_exec_backends(struct be_loop *loop, const struct ig_config *cfg, struct ro
     img_limits_from_config(&x->img_limits, &cfg->limits);
     pthread_mutex_init(&x->mu, NULL);
     *out = (struct route_executor){
-        .ud = x, .start = exec_start, .can_run = exec_can_run, .cancel = exec_cancel};
+        .ud = x, .start = exec_start, .can_run = exec_can_run, .cancel = exec_cancel,
+        .can_relay = exec_can_relay};
     return 0;
 }
 

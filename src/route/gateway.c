@@ -7,6 +7,7 @@
  * lock of its own. The only shared state is the table of active jobs (for
  * cancel and wait), guarded by the gateway's mutex. */
 #include "route/gateway.h"
+#include "route/internal.h"
 #include "core/alloc.h"
 #include "backends/urlguard.h"
 #include "core/log.h"
@@ -31,28 +32,6 @@
  * replica that dies loses them to another within LEASE_MS. */
 #define LEASE_MS 15000L
 
-struct route_gateway {
-    const struct ig_config *cfg;
-    struct store *store;
-    struct route_executor exec;
-    struct route_hooks hooks;
-    struct route_sched *sched;
-    struct route_limits *limits;
-    struct img_limits img_limits;
-
-    pthread_mutex_t mu;
-    pthread_cond_t done_cv;       /* broadcast whenever a job ends */
-    struct job *active;           /* list of jobs in memory */
-    int n_active;
-    uint64_t rng;
-
-    char owner[40];               /* this replica's id in job leases */
-    int lease_ticking;
-    void (*listener)(void *ud, const char *job_id);
-    void *listener_ud;
-    struct ig_metric *m_jobs, *m_attempts, *m_latency, *m_validation, *m_fallbacks, *m_cost,
-        *m_breaker, *m_active, *m_webhooks;
-};
 
 struct job {
     struct job *next;
@@ -98,6 +77,7 @@ route_outcome_clear(struct route_outcome *o)
     for (int i = 0; i < o->n_images; i++)
         ig_free(o->images[i].data);
     ig_free(o->provenance);
+    ig_buf_free(&o->raw);
     memset(o, 0, sizeof *o);
     o->retry_after_ms = -1;
 }
@@ -775,16 +755,23 @@ output_entry(struct job *j, const struct route_image *im, int width, int height,
                      "height", height, "bytes", (json_int_t)im->len);
 }
 
+json_t *
+route_license_flags(const struct ig_contract *k)
+{
+    json_t *flags = json_array();
+    static const char *const lic[] = {"commercial", "attribution", "copyleft", "noncommercial"};
+    for (int i = 0; flags && i < 4; i++)
+        if (k->license.flags & (1u << i))
+            json_array_append_new(flags, json_string(lic[i]));
+    return flags;
+}
+
 static json_t *
 provenance(struct job *j, json_t *scores)
 {
     const struct ig_backend_cfg *b = j->cand[j->rung].backend;
     const struct ig_contract *k = &b->contract;
-    json_t *flags = json_array();
-    static const char *const lic[] = {"commercial", "attribution", "copyleft", "noncommercial"};
-    for (int i = 0; i < 4; i++)
-        if (k->license.flags & (1u << i))
-            json_array_append_new(flags, json_string(lic[i]));
+    json_t *flags = route_license_flags(k);
     json_t *adapter = j->outcome.provenance ? json_loads(j->outcome.provenance, 0, NULL) : NULL;
     json_t *p = json_pack("{s:s,s:s,s:s?,s:s,s:b,s:{s:s,s:o},s:s?,s:s?,s:O?,s:o?,s:O?,s:O,s:f}",
                           "backend", b->name, "adapter", b->adapter, "model", b->model, "tier",
@@ -1443,6 +1430,7 @@ route_gateway_free(struct route_gateway *gw)
 {
     if (!gw)
         return;
+    route_relay_free(gw);
     route_sched_free(gw->sched);
     /* Jobs still in memory are queued or running in the store; the next
      * process resumes them. */

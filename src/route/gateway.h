@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "image/image.h"
@@ -49,6 +50,10 @@ struct route_attempt {
      * vendor job (its id, polling URL); the engine stores it durably. */
     void (*save_vendor)(void *cookie, const char *json);
     void *cookie;
+    /* A relay (route_gateway_relay): the client's body, sent on as it is
+     * but for the model's value at relay_model_off/len. */
+    const char *relay_body;
+    size_t relay_len, relay_model_off, relay_model_len;
 };
 
 struct route_image {
@@ -69,6 +74,8 @@ struct route_outcome {
     struct route_image images[ROUTE_MAX_IMAGES];
     int n_images;
     char *provenance;             /* adapter's provenance JSON object, ig_malloc'd */
+    struct ig_buf raw;            /* a relay: the vendor's answer as it came (may be empty) */
+    char raw_type[128];
 };
 void route_outcome_clear(struct route_outcome *o);
 
@@ -88,6 +95,9 @@ struct route_executor {
      * done is still called exactly once (with the error `cancelled` when it
      * was stopped). */
     void (*cancel)(void *ud, void *cookie);
+    /* Optional: can this backend take a client's body in its own dialect
+     * (route_attempt.relay_body)? NULL: no backend can. */
+    int (*can_relay)(void *ud, const struct ig_backend_cfg *b);
 };
 
 /* The rendering of a job's prompt for one backend. */
@@ -147,6 +157,49 @@ void route_gateway_set_listener(struct route_gateway *gw, void (*fn)(void *ud, c
 int route_gateway_running(struct route_gateway *gw, const char *job_id);
 /* Jobs currently in memory (running or waiting). */
 int route_gateway_active(struct route_gateway *gw);
+
+/* ---- The relay ---------------------------------------------------------------
+ *
+ * A synchronous request in a vendor's own dialect (an OpenAI-compatible
+ * generation) whose first rung speaks that dialect can skip the job
+ * machinery: no job row before the call, no worker hand-offs, no decoding,
+ * the client's body sent on byte for byte and the vendor's answer sent back
+ * as it came. It still goes through the plan (contract, licence, size),
+ * the breaker, the rate and concurrency limits, and its record (job,
+ * attempt, ledger) is written -- many relays to one transaction -- before
+ * the answer leaves. It is taken only when nothing would differ from the
+ * durable path: the gate is off, no Idempotency-Key, nothing to reserve
+ * against a budget ceiling, and the rung admits the request at once.
+ * Anything else, and any failure a later rung or retry could mend, goes
+ * the durable way (docs/scaling.md). */
+struct route_relay {
+    const char *tenant;
+    const char *body;                 /* the client's JSON, in the vendor's dialect */
+    size_t len, model_off, model_len; /* where the model's value is (len 0: none) */
+    const char *target;               /* the backend or ladder the model names; NULL: default */
+    int width, height, n;
+    const char *quality;
+};
+
+struct route_relay_result {
+    int ok;                           /* the answer below is the vendor's */
+    int fallback;                     /* run the request the durable way instead */
+    struct ig_error err;              /* when neither */
+    char job_id[40];
+    const struct ig_backend_cfg *backend;
+    struct ig_buf answer;             /* the answer body (owned by the result) */
+    char content_type[128];
+    double cost_usd;
+    char *provenance;                 /* JSON, ig_malloc'd */
+};
+void route_relay_result_clear(struct route_relay_result *r);
+
+/* 1: started, and done(cookie, result) is called once, from another thread
+ * (the result is the callee's to clear); 0: not for the relay (use
+ * route_gateway_submit); -1 with err. */
+int route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
+                        void (*done)(void *cookie, struct route_relay_result *res), void *cookie,
+                        struct ig_error *err);
 
 /* The job-class field of a request, validated; the server uses it too. */
 int route_request_class(const json_t *request, enum ig_class *cls, struct ig_error *err);

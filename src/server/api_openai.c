@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/jscan.h"
+
 /* Fields the gateway maps onto the job itself. */
 static const char *const mapped[] = {"prompt", "model", "n", "size", "quality", "output_format",
                                      "response_format", "seed", NULL};
@@ -190,10 +192,163 @@ submit_and_wait(struct srv_req *r, json_t *job)
     return srv_wait(r, id, r->srv->cfg->limits.job_timeout_ms, answer_images);
 }
 
+/* ---- The relay (route/gateway.h says when and why) ------------------------ */
+
+static enum MHD_Result generate_durably(struct srv_req *r);
+
+static enum MHD_Result
+answer_relay(struct srv_req *r, const char *unused)
+{
+    (void)unused;
+    struct route_relay_result *res = &r->relay;
+    if (res->fallback)
+        return generate_durably(r);
+    if (!res->ok) {
+        json_t *attempts = NULL;
+        json_t *prov = res->provenance ? json_loads(res->provenance, 0, NULL) : NULL;
+        attempts = json_object_get(prov, "attempts");
+        json_t *e = json_pack("{s:s,s:s,s:O?}", "code", res->err.code, "message",
+                              res->err.message, "attempts", attempts);
+        char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        json_decref(e);
+        json_decref(prov);
+        enum MHD_Result ret =
+            srv_job_error(r, res->err.http_status ? (unsigned)res->err.http_status : 502,
+                          res->job_id, text ? text : "{}");
+        free(text);
+        return ret;
+    }
+    const struct ig_backend_cfg *b = res->backend;
+    char license[256] = "", cost[32];
+    json_t *prov = res->provenance ? json_loads(res->provenance, 0, NULL) : NULL;
+    json_t *lic = json_object_get(prov, "license");
+    size_t i;
+    json_t *f;
+    snprintf(license, sizeof license, "%s;", b->contract.license.id ? b->contract.license.id
+                                                                    : "unknown");
+    json_array_foreach(json_object_get(lic, "flags"), i, f)
+        snprintf(license + strlen(license), sizeof license - strlen(license), "%s%s",
+                 i ? "," : " ", json_string_value(f));
+    json_decref(prov);
+    snprintf(cost, sizeof cost, "%.6f", res->cost_usd);
+    const char *headers[] = {
+        "X-Imagegate-Job", res->job_id,
+        "X-Imagegate-Backend", b->name,
+        "X-Imagegate-Tier", ig_tier_name(b->contract.tier),
+        "X-Imagegate-License", license,
+        "X-Imagegate-Cost-Usd", cost,
+        "X-Imagegate-Relay", "1",
+        NULL};
+    size_t len;
+    char *data = ig_buf_steal(&res->answer, &len);
+    return srv_bytes(r, 200, res->content_type, data, len, headers);
+}
+
+static void
+relay_done(void *cookie, struct route_relay_result *res)
+{
+    struct srv_req *r = cookie;
+    pthread_mutex_lock(&r->srv->wmu);
+    r->relay = *res;
+    int suspended = r->relay_state == 1 && r->waiting;
+    r->relay_state = 2;
+    if (suspended)
+        srv_wake(r);
+    pthread_mutex_unlock(&r->srv->wmu);
+}
+
+/* 1: the relay has the request (answered, or to be); 0: not for the relay. */
+static int
+try_relay(struct srv_req *r, enum MHD_Result *ret)
+{
+    const struct ig_config *cfg = r->srv->cfg;
+    if (cfg->server.relay_off || cfg->gate.enabled || srv_header(r, "Idempotency-Key") ||
+        !r->body.len)
+        return 0;
+    const char *ct = srv_header(r, "Content-Type");
+    if (ct && strncmp(ct, "application/json", 16) != 0)
+        return 0;
+    struct ig_jfield f[] = {{.key = "model"}, {.key = "prompt"}, {.key = "n"},
+                            {.key = "size"}, {.key = "quality"}, {.key = "response_format"},
+                            {.key = "stream"}};
+    struct ig_error err = {0};
+    if (ig_jscan(r->body.data, r->body.len, cfg->limits.max_json_depth, f, 7, &err) != 0)
+        return 0;   /* the durable path gives the parser's own error */
+    if (f[1].type != IG_J_STRING || f[6].type == IG_J_TRUE)
+        return 0;
+    /* The small fields are decoded properly; the big ones are never touched. */
+    struct route_relay rr = {.tenant = r->tenant_name, .body = r->body.data, .len = r->body.len};
+    json_t *model = NULL, *size = NULL, *quality = NULL, *rf = NULL, *n = NULL;
+    if (f[0].type == IG_J_STRING && f[0].len < 512)
+        model = json_loadb(r->body.data + f[0].off, f[0].len, JSON_DECODE_ANY, NULL);
+    if (f[3].type == IG_J_STRING && f[3].len < 64)
+        size = json_loadb(r->body.data + f[3].off, f[3].len, JSON_DECODE_ANY, NULL);
+    if (f[4].type == IG_J_STRING && f[4].len < 64)
+        quality = json_loadb(r->body.data + f[4].off, f[4].len, JSON_DECODE_ANY, NULL);
+    if (f[5].type == IG_J_STRING && f[5].len < 64)
+        rf = json_loadb(r->body.data + f[5].off, f[5].len, JSON_DECODE_ANY, NULL);
+    if (f[2].type == IG_J_NUMBER && f[2].len < 16)
+        n = json_loadb(r->body.data + f[2].off, f[2].len, JSON_DECODE_ANY, NULL);
+    int eligible = (f[0].type == IG_J_ABSENT || model) && (f[3].type == IG_J_ABSENT || size) &&
+                   (f[4].type == IG_J_ABSENT || quality) && (f[2].type == IG_J_ABSENT || json_is_integer(n)) &&
+                   !(rf && strcmp(json_string_value(rf), "url") == 0) && f[5].type != IG_J_NULL;
+    const char *sz = json_string_value(size);
+    if (eligible && sz && strcmp(sz, "auto") != 0 &&
+        (sscanf(sz, "%dx%d", &rr.width, &rr.height) != 2 || rr.width <= 0 || rr.height <= 0))
+        eligible = 0;
+    rr.n = n ? (int)json_integer_value(n) : 1;
+    rr.quality = json_string_value(quality);
+    rr.target = route_target(cfg, json_string_value(model));
+    rr.model_off = f[0].type == IG_J_ABSENT ? 0 : f[0].off;
+    rr.model_len = f[0].type == IG_J_ABSENT ? 0 : f[0].len;
+    int rc = 0;
+    if (eligible && rr.n >= 1 && rr.n <= 10) {
+        pthread_mutex_lock(&r->srv->wmu);
+        r->relay_state = 1;
+        pthread_mutex_unlock(&r->srv->wmu);
+        rc = route_gateway_relay(r->srv->deps.gw, &rr, relay_done, r, &err);
+        if (rc < 0) {
+            *ret = srv_error(r, &err);
+            rc = 1;
+        } else if (rc == 1) {
+            /* The answer may already be here; otherwise wait for it. */
+            pthread_mutex_lock(&r->srv->wmu);
+            int ready = r->relay_state == 2;
+            if (!ready) {
+                r->after_wait = answer_relay;
+                r->waiting = 1;
+                r->srv->suspended++;
+                MHD_suspend_connection(r->conn);
+            }
+            pthread_mutex_unlock(&r->srv->wmu);
+            *ret = ready ? answer_relay(r, NULL) : MHD_YES;
+        } else {
+            pthread_mutex_lock(&r->srv->wmu);
+            r->relay_state = 0;
+            pthread_mutex_unlock(&r->srv->wmu);
+        }
+    }
+    json_decref(model);
+    json_decref(size);
+    json_decref(quality);
+    json_decref(rf);
+    json_decref(n);
+    return rc;
+}
+
 /* ---- Endpoints -------------------------------------------------------------- */
 
 enum MHD_Result
 srv_api_openai_generations(struct srv_req *r, const char *tail)
+{
+    enum MHD_Result ret;
+    if (try_relay(r, &ret))
+        return ret;
+    return generate_durably(r);
+}
+
+static enum MHD_Result
+generate_durably(struct srv_req *r)
 {
     struct ig_error err = {0};
     json_t *body = srv_body_json(r, &err);

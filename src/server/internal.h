@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "route/gateway.h"
 #include "server/server.h"
 
 #define SRV_MAX_PARTS 24
@@ -45,6 +46,10 @@ struct srv_req {
     long wait_until_ms;
     srv_handler after_wait;       /* answers once the wait is over */
     struct srv_req *next_waiter;
+    /* A relayed request (route_gateway_relay): 1 while the vendor works,
+     * 2 once relay holds the outcome. Under the server's wmu. */
+    int relay_state;
+    struct route_relay_result relay;
 };
 
 struct srv {
@@ -82,6 +87,10 @@ json_t *srv_body_json(struct srv_req *r, struct ig_error *err);
  * then calls after(r, NULL). */
 enum MHD_Result srv_wait(struct srv_req *r, const char *job_id, long timeout_ms,
                          srv_handler after);
+
+/* Resumes a suspended connection (from any thread, under wmu): its
+ * after_wait answers it. */
+void srv_wake(struct srv_req *r);
 
 /* Signed, expiring file URLs: /v1/files/HEX?tenant=T&exp=UNIX&sig=HMAC. */
 int srv_sign_file_url(const struct srv *s, const char *hex, const char *tenant, long ttl_s,

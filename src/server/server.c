@@ -372,6 +372,13 @@ srv_wait(struct srv_req *r, const char *job_id, long timeout_ms, srv_handler aft
     return MHD_YES;
 }
 
+void
+srv_wake(struct srv_req *r)
+{
+    r->resumed = 1;
+    MHD_resume_connection(r->conn);
+}
+
 /* ---- One request's life ---------------------------------------------------- */
 
 static enum MHD_Result
@@ -407,6 +414,7 @@ req_free(struct srv_req *r)
     for (int i = 0; i < r->n_parts; i++)
         ig_buf_free(&r->parts[i].data);
     ig_buf_free(&r->body);
+    route_relay_result_clear(&r->relay);
     ig_free(r);
 }
 
@@ -509,8 +517,18 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
                 r->body.len += *upload_size;   /* counted, not kept: the parts hold it */
                 if (MHD_post_process(r->pp, upload_data, *upload_size) != MHD_YES)
                     return MHD_NO;
-            } else if (ig_buf_append(&r->body, upload_data, *upload_size) != 0) {
-                return MHD_NO;
+            } else {
+                /* The announced length is allocated once: a large body is
+                 * then copied once, not once per doubling. */
+                const char *cl = r->body.cap ? NULL
+                                 : MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                               "Content-Length");
+                long long want = cl ? strtoll(cl, NULL, 10) : 0;
+                if (want > 0 && want <= s->cfg->limits.max_body_bytes &&
+                    ig_buf_reserve(&r->body, (size_t)want) != 0)
+                    return MHD_NO;
+                if (ig_buf_append(&r->body, upload_data, *upload_size) != 0)
+                    return MHD_NO;
             }
         }
         *upload_size = 0;

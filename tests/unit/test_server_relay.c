@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/* test_server_relay.c -- the relay, end to end: the whole gateway (server,
+ * job engine, adapters' loop) in front of the OpenAI emulator. A plain
+ * OpenAI-compatible generation is relayed (the vendor's answer as it came,
+ * provenance in headers, the job on record before the answer); every case
+ * the relay must leave to the durable path is left to it (an
+ * Idempotency-Key, the gate on, a budget to reserve against, a retryable
+ * vendor failure); a final vendor refusal is answered as the error it is,
+ * once; bad JSON gets the parser's error. */
+#include "testutil.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "emulate/emulate.h"
+#include "tools/stack.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static struct emu *emu;
+static char emu_addr[64];
+static char tmpdir[64];
+
+struct resp {
+    long status;
+    struct ig_buf body;
+    char relay[8], job[64];
+};
+
+static size_t
+collect(char *p, size_t size, size_t n, void *ud)
+{
+    return ig_buf_append(ud, p, size * n) == 0 ? size * n : 0;
+}
+
+static void
+header_value(const char *line, size_t len, const char *name, char *out, size_t size)
+{
+    size_t n = strlen(name);
+    if (len > n + 2 && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+        size_t v = len - n - 2;
+        while (v && (line[n + 2 + v - 1] == '\r' || line[n + 2 + v - 1] == '\n'))
+            v--;
+        snprintf(out, size, "%.*s", (int)v, line + n + 2);
+    }
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    header_value(p, size * n, "X-Imagegate-Relay", r->relay, sizeof r->relay);
+    header_value(p, size * n, "X-Imagegate-Job", r->job, sizeof r->job);
+    return size * n;
+}
+
+static void
+request(const char *base, const char *method, const char *path, const char *body,
+        const char *extra_header, struct resp *r)
+{
+    memset(r, 0, sizeof *r);
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (extra_header)
+        h = curl_slist_append(h, extra_header);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static void
+emu_admin(const char *what, const char *body)
+{
+    char base[96];
+    snprintf(base, sizeof base, "http://%s", emu_addr);
+    struct resp r;
+    request(base, "POST", what, body, NULL, &r);
+    assert_int_equal(r.status, 200);
+    ig_buf_free(&r.body);
+}
+
+static long
+emu_requests(void)
+{
+    char base[96];
+    snprintf(base, sizeof base, "http://%s", emu_addr);
+    struct resp r;
+    request(base, "GET", "/_emulator/stats", NULL, NULL, &r);
+    json_t *j = json_loadb(r.body.data, r.body.len, 0, NULL);
+    long n = (long)json_integer_value(json_object_get(j, "requests"));
+    json_decref(j);
+    ig_buf_free(&r.body);
+    return n;
+}
+
+/* A gateway on the template config, with server_extra in its server
+ * section and extra (YAML) after its ladder. */
+struct gateway {
+    struct ig_config *cfg;
+    struct tool_stack stack;
+    char base[96];
+};
+
+static void
+gateway_start(struct gateway *g, int gate, const char *server_extra, const char *extra)
+{
+    static int n;
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "server: {data_dir: %s/d%d, log_level: error%s}\n"
+             "limits: {job_timeout_ms: 20000}\n"
+             "gate: {enabled: %s}\n"
+             "backends:\n"
+             "  - name: oai\n"
+             "    adapter: openai\n"
+             "    endpoint: http://%s/v1\n"
+             "    credential: env:IG_TEST_RELAY_KEY\n"
+             "    model: gpt-image-1\n"
+             "    contract:\n"
+             "      classes: [generate]\n"
+             "      sizes: [1024x1024, 1024x1536]\n"
+             "      grammar: natural-language\n"
+             "      tier: fingerprint\n"
+             "      license: {id: proprietary, flags: [commercial]}\n"
+             "      price: {model: per-image, usd: 0.04}\n"
+             "ladders:\n"
+             "  - {name: gen, class: generate, rungs: [{backend: oai, retries: 2}]}\n"
+             "%s",
+             tmpdir, n++, server_extra, gate ? "true" : "false", emu_addr, extra);
+    struct ig_error err = {0};
+    g->cfg = ig_config_load("relay.yaml", yaml, strlen(yaml), NULL, &err);
+    if (!g->cfg)
+        fail_msg("config: %s", err.message);
+    if (tool_stack_start(&g->stack, g->cfg, TOOL_STACK_SERVER, "127.0.0.1:0", &err) != 0)
+        fail_msg("stack: %s", err.message);
+    snprintf(g->base, sizeof g->base, "http://%s", srv_address(g->stack.srv));
+}
+
+static void
+gateway_stop(struct gateway *g)
+{
+    tool_stack_stop(&g->stack);
+    ig_config_free(g->cfg);
+}
+
+static const char gen[] =
+    "{\"model\":\"gpt-image-1\",\"prompt\":\"a lighthouse\",\"size\":\"1024x1024\","
+    "\"n\":1,\"user\":\"u-1\"}";
+
+static void
+test_relayed(void **state)
+{
+    (void)state;
+    struct gateway g;
+    gateway_start(&g, 0, "", "");
+    long before = emu_requests();
+    struct resp r;
+    request(g.base, "POST", "/v1/images/generations", gen, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.relay, "1");
+    assert_int_equal(emu_requests() - before, 1);
+    /* The vendor's answer, as it came: OpenAI's shape, no imagegate field. */
+    json_t *j = json_loadb(r.body.data, r.body.len, 0, NULL);
+    assert_non_null(j);
+    assert_null(json_object_get(j, "imagegate"));
+    const char *b64 = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "b64_json"));
+    assert_non_null(b64);
+    assert_true(strlen(b64) > 100);
+    json_decref(j);
+    ig_buf_free(&r.body);
+    /* On record before the answer left: the job, its provenance, its cost. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", r.job);
+    struct resp jr;
+    request(g.base, "GET", path, NULL, NULL, &jr);
+    assert_int_equal(jr.status, 200);
+    json_t *job = json_loadb(jr.body.data, jr.body.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "succeeded");
+    json_t *prov = json_object_get(job, "provenance");
+    assert_true(json_is_true(json_object_get(prov, "relay")));
+    assert_string_equal(json_string_value(json_object_get(prov, "backend")), "oai");
+    assert_true(json_real_value(json_object_get(prov, "cost_usd")) > 0.039);
+    json_decref(job);
+    ig_buf_free(&jr.body);
+    /* The same with a body too big for a DOM to be cheap: still relayed. */
+    size_t big = 1500000;
+    char *body = ig_malloc(big + 200);
+    int k = snprintf(body, 200, "{\"prompt\":\"x\",\"size\":\"1024x1024\",\"user\":\"");
+    memset(body + k, 'A', big);
+    strcpy(body + k + big, "\"}");
+    request(g.base, "POST", "/v1/images/generations", body, NULL, &r);
+    ig_free(body);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.relay, "1");
+    ig_buf_free(&r.body);
+    /* Bad JSON: the parser's error, from the durable path. */
+    request(g.base, "POST", "/v1/images/generations", "{\"prompt\":\"x\",}", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "bad_json"));
+    ig_buf_free(&r.body);
+    gateway_stop(&g);
+}
+
+static void
+test_left_to_the_durable_path(void **state)
+{
+    (void)state;
+    struct gateway g;
+    gateway_start(&g, 0, "", "");
+    struct resp r;
+    /* An Idempotency-Key needs the durable job. */
+    request(g.base, "POST", "/v1/images/generations", gen, "Idempotency-Key: k-1", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.relay, "");
+    assert_non_null(strstr(r.body.data, "\"imagegate\""));
+    ig_buf_free(&r.body);
+    /* A vendor failure the engine would retry: the retry answers. */
+    long before = emu_requests();
+    emu_admin("/_emulator/faults", "{\"faults\":[{\"kind\":\"server_error\"}]}");
+    request(g.base, "POST", "/v1/images/generations", gen, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.relay, "");
+    assert_int_equal(emu_requests() - before, 2);
+    ig_buf_free(&r.body);
+    /* A final refusal on the last rung is answered as it is, once. */
+    before = emu_requests();
+    emu_admin("/_emulator/faults", "{\"faults\":[{\"kind\":\"moderation\"}]}");
+    request(g.base, "POST", "/v1/images/generations", gen, NULL, &r);
+    assert_true(r.status >= 400);
+    assert_non_null(strstr(r.body.data, "moderated"));
+    assert_non_null(strstr(r.body.data, "\"job_id\":\"job_"));
+    assert_int_equal(emu_requests() - before, 1);
+    ig_buf_free(&r.body);
+    gateway_stop(&g);
+
+    /* With the gate on (the default), or a budget ceiling against a priced
+     * rung, or the relay turned off: durable. */
+    const char *configs[][2] = {
+        {"", ""},
+        {"", "tenants:\n  - {name: default, budget: {daily_usd: 5}}\n"},
+        {", relay: off", ""},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        gateway_start(&g, i == 0, configs[i][0], configs[i][1]);
+        request(g.base, "POST", "/v1/images/generations", gen, NULL, &r);
+        if (r.status != 200)
+            fail_msg("config %zu: %ld %s", i, r.status, r.body.data);
+        assert_string_equal(r.relay, "");
+        ig_buf_free(&r.body);
+        gateway_stop(&g);
+    }
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    ig_log_setup(NULL, IG_LOG_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    setenv("IG_TEST_RELAY_KEY", "sk-test", 1);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/igrelay-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    struct ig_error err = {0};
+    struct emu_options o = {.no_auth = 1};
+    emu = emu_start("openai", "127.0.0.1:0", &o, &err);
+    if (!emu)
+        return -1;
+    snprintf(emu_addr, sizeof emu_addr, "%s", emu_address(emu));
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    emu_stop(emu);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    curl_global_cleanup();
+    return system(cmd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relayed),
+        cmocka_unit_test(test_left_to_the_durable_path),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
