@@ -176,11 +176,12 @@ plan(struct runner *R, const struct opts *o, struct ig_error *err)
 static void
 rebaseline(const struct tr_suite *s, struct tr_result *r, const char *why)
 {
-    int written = 0, same = 0, failed = 0;
+    int written = 0, same = 0, failed = 0, ran = 0;
     for (size_t k = 0; k < r->n_runs; k++) {
         struct tr_seed_run *run = &r->runs[k];
         if (!run->out.ok)
             continue;
+        ran++;
         char sha[65];
         tr_sha256_hex(run->out.bytes.data, run->out.bytes.len, sha);
         if (run->base.present && !strcmp(sha, run->base.sha256)) {
@@ -195,7 +196,7 @@ rebaseline(const struct tr_suite *s, struct tr_result *r, const char *why)
         }
         written++;
     }
-    if (failed)
+    if (failed || !ran)
         return;
     const char *old_fp = r->n_runs && r->runs[0].base.present
                              ? tr_prov_fingerprint(json_object_get(r->runs[0].base.sidecar,

@@ -119,9 +119,11 @@ put_escaped(FILE *f, const char *s)
 static void
 put_check(FILE *f, const struct tr_check *c)
 {
-    if (c->has_value)
-        fprintf(f, "%s %.4g (want %s %.4g)", c->name, c->value, c->op, c->bound);
-    else {
+    if (c->has_value) {
+        fprintf(f, "%s %.4g (want ", c->name, c->value);
+        put_escaped(f, c->op);
+        fprintf(f, " %.4g)", c->bound);
+    } else {
         fprintf(f, "%s: ", c->name);
         put_escaped(f, c->detail);
     }

@@ -777,6 +777,8 @@ s_cases(struct sl *L, yaml_node_t *v, void *base)
         json_t *cls = json_object_get(c->request, "class");
         const char *cn = json_string_value(cls);
         enum ig_class k = IG_CLASS_GENERATE;
+        if (!cls && json_object_set_new(c->request, "class", json_string("generate")) != 0)
+            return L->oom = 1, -1;
         if (cls && (!cn || ig_class_parse(cn, &k) != 0)) {
             sl_diag(L, n, "case '%s': 'class' must be generate, edit, upscale or "
                           "remove-background", c->name);
