@@ -304,7 +304,9 @@ first_failed(const struct tr_seed_run *run)
 static void
 describe(char *out, size_t size, long long seed, const struct tr_check *c)
 {
-    if (c->has_value)
+    if (!c)
+        snprintf(out, size, "seed %lld: a check failed", seed);
+    else if (c->has_value)
         snprintf(out, size, "seed %lld: %s %.4g, want %s %.4g", seed, c->name, c->value, c->op,
                  c->bound);
     else
