@@ -210,11 +210,13 @@ rebaseline(const struct tr_suite *s, struct tr_result *r, const char *why)
                  written, new_fp[0] ? " at fingerprint " : "", new_fp);
     else
         snprintf(r->baseline_note, sizeof r->baseline_note,
-                 "%s: %d seed(s) rewritten, %d unchanged (was %s: %.600s; fingerprint %s -> %s)",
-                 why, written, same, tr_status_name(r->status), r->message,
-                 old_fp[0] ? old_fp : "none", new_fp[0] ? new_fp : "none");
-    if (r->status != TR_FAILED && r->status != TR_SKIPPED)
+                 "%s: %d seed(s) rewritten, %d unchanged (was %s; fingerprint %s -> %s)", why,
+                 written, same, tr_status_name(r->status), old_fp[0] ? old_fp : "none",
+                 new_fp[0] ? new_fp : "none");
+    if (r->status != TR_FAILED && r->status != TR_SKIPPED) {
         r->failing = 0;
+        r->updated = 1;
+    }
 }
 
 static void
@@ -222,10 +224,12 @@ print_result(FILE *f, const struct tr_result *r)
 {
     static const char *const tag[] = {"PASS ", "FAIL ", "REGRESSION", "DRIFT", "FLAKY",
                                       "NO-BASELINE", "SKIPPED"};
-    fprintf(f, "%-11s %s on %s: %s\n", tag[r->status], r->c->name, r->backend, r->message);
+    fprintf(f, "%-11s %s on %s: %s\n", r->updated ? "UPDATED" : tag[r->status], r->c->name,
+            r->backend, r->message);
     if (r->baseline_note[0])
         fprintf(f, "            baseline %s\n", r->baseline_note);
-    if (r->status == TR_REGRESSION || r->status == TR_FLAKY || r->status == TR_FAILED)
+    if (!r->updated &&
+        (r->status == TR_REGRESSION || r->status == TR_FLAKY || r->status == TR_FAILED))
         for (size_t k = 0; k < r->n_runs; k++)
             for (int c = 0; c < r->runs[k].n_checks; c++) {
                 const struct tr_check *ck = &r->runs[k].checks[c];

@@ -104,10 +104,11 @@ tr_gateway_open(const struct tr_suite *s, struct ig_error *err)
         return NULL;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(g->data_dir, sizeof g->data_dir, "%s/imagegate-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    snprintf(g->data_dir, sizeof g->data_dir, "%s/imagegate-test-XXXXXX", tmp);
     if (!mkdtemp(g->data_dir)) {
-        ig_error_set(err, 500, "io_error", "cannot make a job store folder under %s",
-                     tmp && *tmp ? tmp : "/tmp");
+        ig_error_set(err, 500, "io_error", "cannot make a job store folder under %s", tmp);
         g->data_dir[0] = '\0';
         tr_gateway_close(g);
         return NULL;

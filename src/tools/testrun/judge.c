@@ -353,11 +353,18 @@ tr_classify(struct tr_result *r)
         snprintf(r->new_build, sizeof r->new_build, "%s", tr_prov_build(drift->out.provenance));
         r->status = TR_DRIFT;
         r->failing = r->on_drift == TR_DRIFT_FAIL;
-        snprintf(r->message, sizeof r->message,
-                 "fingerprint %s -> %s, build %s -> %s (on_drift: %s)",
-                 r->old_fp[0] ? r->old_fp : "none", r->new_fp[0] ? r->new_fp : "none",
-                 r->old_build[0] ? r->old_build : "none", r->new_build[0] ? r->new_build : "none",
-                 tr_drift_name(r->on_drift));
+        const char *o_fp = r->old_fp[0] ? r->old_fp : "none";
+        const char *n_fp = r->new_fp[0] ? r->new_fp : "none";
+        const char *o_b = r->old_build[0] ? r->old_build : "none";
+        const char *n_b = r->new_build[0] ? r->new_build : "none";
+        if (strcmp(o_b, n_b))
+            snprintf(r->message, sizeof r->message,
+                     "fingerprint %s -> %s, build %s -> %s (on_drift: %s)", o_fp, n_fp, o_b, n_b,
+                     tr_drift_name(r->on_drift));
+        else
+            snprintf(r->message, sizeof r->message,
+                     "fingerprint %s -> %s, build %s unchanged (on_drift: %s)", o_fp, n_fp, o_b,
+                     tr_drift_name(r->on_drift));
     } else if (bad_picture == 0) {
         r->status = TR_PASS;
         r->failing = 0;

@@ -287,7 +287,8 @@ tr_report_html(const char *dir, const struct tr_suite *s, const struct tr_result
                 put_check(f, ck);
                 fprintf(f, "</td></tr>");
             }
-            fprintf(f, "<tr><td>latency</td><td>%.2f s</td></tr><tr><td>cost</td><td>$%.4f</td>"
+            fprintf(f, "<tr><td>measured latency</td><td>%.2f s</td></tr><tr><td>measured cost</td>"
+                       "<td>$%.4f</td>"
                        "</tr></table>\n<details><summary>provenance</summary><div class=\"prov\">"
                        "<div><b>baseline</b>",
                     run->out.latency_s, run->out.cost_usd);

@@ -118,6 +118,7 @@ struct tr_result {
     char message[600];
     char old_fp[64], new_fp[64], old_build[96], new_build[96];
     char baseline_note[1200];       /* what --update-baselines / rebaseline changed */
+    int updated;                   /* its baselines were rewritten: no longer failing */
 };
 void tr_result_clear(struct tr_result *r);
 

@@ -189,8 +189,8 @@ to_json(struct sl *L, yaml_node_t *n, int depth)
     }
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *a = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start; a && it < n->data.sequence.items.top;
-             it++) {
+        yaml_node_item_t *it = n->data.sequence.items.start;
+        for (; a && it < n->data.sequence.items.top; it++) {
             json_t *v = to_json(L, sl_node(L, *it), depth + 1);
             if (!v || json_array_append_new(a, v) != 0) {
                 json_decref(a);
@@ -552,7 +552,8 @@ c_seeds(struct sl *L, yaml_node_t *v, void *base)
         c->n_seeds = (size_t)n;
         return 0;
     }
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start) {
+    if (v->type != YAML_SEQUENCE_NODE ||
+        v->data.sequence.items.top == v->data.sequence.items.start) {
         sl_diag(L, v, "'seeds' must be a count or a non-empty list of seeds");
         return -1;
     }
@@ -742,7 +743,8 @@ s_cases(struct sl *L, yaml_node_t *v, void *base)
 {
     const struct tr_case *dflt = base;
     struct tr_suite *s = L->s;
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start) {
+    if (v->type != YAML_SEQUENCE_NODE ||
+        v->data.sequence.items.top == v->data.sequence.items.start) {
         sl_diag(L, v, "'cases' must be a non-empty list");
         return -1;
     }
