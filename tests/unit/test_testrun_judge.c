@@ -123,10 +123,8 @@ unsupported_checks_fail(void **state)
     struct tr_result r;
     struct tr_case c;
     setup_result(&r, &c, 1);
-    char *text[] = {"SALE"};
     c.as.gate = 1;
-    c.as.text = text;
-    c.as.n_text = 1;
+    c.as.text = "SALE";
     tr_case_effective(&c, r.tier, &r.as);
     struct img *im = picture(32, 32, 0);
     make_run(&r.runs[0], 1, im, im, "fp_1", "fp_1");
@@ -136,6 +134,35 @@ unsupported_checks_fail(void **state)
     tr_classify(&r);
     assert_int_equal(r.status, TR_FAILED);
     assert_non_null(strstr(r.message, "unsupported"));
+    tr_result_clear(&r);
+    img_free(im);
+}
+
+/* With the gate's report in the provenance, gate and text are read from it. */
+static void
+gate_report_read(void **state)
+{
+    (void)state;
+    struct tr_result r;
+    struct tr_case c;
+    setup_result(&r, &c, 1);
+    c.as.gate = 1;
+    c.as.text = "SALE";
+    tr_case_effective(&c, r.tier, &r.as);
+    struct img *im = picture(32, 32, 0);
+    make_run(&r.runs[0], 1, im, im, "fp_1", "fp_1");
+    json_object_set_new(r.runs[0].out.provenance, "validation",
+                        json_pack("[{s:b,s:[{s:s,s:f,s:f,s:b,s:s}]}]", "pass", 1, "checks",
+                                  "name", "text", "score", 0.6, "bound", 0.8, "pass", 0, "note",
+                                  "read 'SAIL'"));
+    tr_judge_run(&r, &r.runs[0]);
+    assert_true(check(&r.runs[0], "gate")->pass);
+    const struct tr_check *t = check(&r.runs[0], "text");
+    assert_false(t->pass || t->unsupported);
+    assert_true(t->value == 0.6 && t->bound == 0.8);
+    tr_classify(&r);
+    assert_int_equal(r.status, TR_FAILED);
+    assert_non_null(strstr(r.message, "text 0.6, want >= 0.8"));
     tr_result_clear(&r);
     img_free(im);
 }
@@ -254,6 +281,7 @@ main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_checks),     cmocka_unit_test(unsupported_checks_fail),
+        cmocka_unit_test(gate_report_read),
         cmocka_unit_test(picture_checks),  cmocka_unit_test(classify),
         cmocka_unit_test(totals),
     };

@@ -163,6 +163,13 @@ build_request(const struct tr_case *c, const char *backend, long long seed)
         json_decref(req);
         return NULL;
     }
+    /* The text assertion is the gate's OCR check (docs/gate.md): asked for
+     * in the job, read back from its validation report. */
+    if (c->as.text && json_object_set_new(req, "checks",
+                                          json_pack("{s:s}", "expect_text", c->as.text)) != 0) {
+        json_decref(req);
+        return NULL;
+    }
     return req;
 }
 

@@ -94,7 +94,9 @@ unsupported(struct tr_seed_run *run, const char *name, const char *why)
     snprintf(c->detail, sizeof c->detail, "unsupported: %s", why);
 }
 
-/* The validation reports the gate left in the provenance, or NULL. */
+/* The gate's reports in a job's provenance (docs/gate.md): one per output,
+ * {"pass", "checks": [{"name", "score", "bound", "pass", "note"}]}; NULL
+ * when the gateway ran no gate. */
 static json_t *
 gate_reports(const json_t *prov)
 {
@@ -106,36 +108,40 @@ static void
 check_gate(const struct tr_assert *as, const struct tr_output *o, struct tr_seed_run *run)
 {
     json_t *reports = gate_reports(o->provenance);
-    if (as->gate) {
-        if (!reports) {
-            unsupported(run, "gate", "the gateway reported no validation gate for this job");
-        } else {
-            int pass = 1;
-            size_t i;
-            json_t *r;
-            json_array_foreach(reports, i, r)
-                if (json_is_false(json_object_get(r, "pass")))
-                    pass = 0;
-            note(run, "gate", pass, 0, "%s", pass ? "the gate passed" : "the gate refused");
-        }
-    }
-    for (size_t t = 0; t < as->n_text; t++) {
-        /* The gate's OCR check, when it ran one: {"text": {"pass", "read"}}. */
-        json_t *found = NULL;
+    if (as->gate && !reports) {
+        unsupported(run, "gate", "the gateway reported no validation gate for this job");
+    } else if (as->gate) {
+        int pass = 1;
         size_t i;
         json_t *r;
         json_array_foreach(reports, i, r)
-            if (json_is_object(json_object_get(r, "text")))
-                found = json_object_get(r, "text");
-        if (!found) {
-            unsupported(run, "text", "the gateway's gate ran no OCR text check");
-            continue;
-        }
-        const char *read = json_string_value(json_object_get(found, "read"));
-        int pass = read && strstr(read, as->text[t]) != NULL;
-        note(run, "text", pass, 0, "wanted \"%s\", read \"%.100s\"", as->text[t],
-             read ? read : "");
+            pass &= !json_is_false(json_object_get(r, "pass"));
+        note(run, "gate", pass, 0, "%s", pass ? "the gate passed" : "the gate refused");
     }
+    if (!as->text)
+        return;
+    const json_t *found = NULL;
+    size_t i, k;
+    json_t *r, *c;
+    json_array_foreach(reports, i, r)
+        json_array_foreach(json_object_get(r, "checks"), k, c)
+            if (json_is_string(json_object_get(c, "name")) &&
+                !strcmp(json_string_value(json_object_get(c, "name")), "text"))
+                found = c;
+    if (!found) {
+        unsupported(run, "text", "the gateway's gate ran no OCR text check");
+        return;
+    }
+    const char *n = json_string_value(json_object_get(found, "note"));
+    struct tr_check *t = add(run, "text");
+    if (!t)
+        return;
+    t->has_value = 1;
+    t->value = json_number_value(json_object_get(found, "score"));
+    t->bound = json_number_value(json_object_get(found, "bound"));
+    snprintf(t->op, sizeof t->op, ">=");
+    t->pass = json_is_true(json_object_get(found, "pass"));
+    snprintf(t->detail, sizeof t->detail, "\"%s\": %s", as->text, n ? n : "");
 }
 
 static int

@@ -321,8 +321,7 @@ a_alpha(struct sl *L, yaml_node_t *v, void *base)
 static int
 a_text(struct sl *L, yaml_node_t *v, void *base)
 {
-    struct tr_assert *a = base;
-    return read_strings(L, v, "text", &a->text, &a->n_text);
+    return read_string(L, v, "text", &((struct tr_assert *)base)->text);
 }
 
 static int

@@ -27,7 +27,7 @@ struct tr_assert {
     int phash;                 /* max Hamming distance */
     int bytes;                 /* 1: the output must hash as the baseline */
     int gate;                  /* 1: the gateway's validation gate must pass */
-    char **text; size_t n_text;   /* must be read in the image (the gate's OCR) */
+    char *text;                /* must be read in the image (the gate's OCR check) */
     int width, height;         /* 0: unset */
     char *format;              /* "png" */
     int alpha;                 /* -1 unset, 0 opaque, 1 has transparency */
