@@ -125,13 +125,13 @@ plan(struct runner *R, const struct opts *o, struct ig_error *err)
     for (size_t i = 0; i < s->n_cases; i++)
         n += s->cases[i].n_backends;
     R->res = ig_calloc(n ? n : 1, sizeof *R->res);
-    R->work = ig_calloc(n ? n * 64 : 1, sizeof *R->work);
+    R->work = ig_calloc(n ? n * TR_MAX_SEEDS : 1, sizeof *R->work);
     if (!R->res || !R->work)
         return ig_error_set(err, 500, "out_of_memory", "out of memory");
     for (size_t i = 0; i < s->n_cases; i++) {
         const struct tr_case *c = &s->cases[i];
         for (size_t b = 0; b < c->n_backends; b++) {
-            struct tr_result *r = &R->res[R->n_res];
+            struct tr_result *r = &R->res[R->n_res++];   /* counted now: freed on error */
             r->c = c;
             r->backend = c->backends[b];
             r->on_drift = c->has_on_drift ? c->on_drift : s->on_drift;
@@ -164,9 +164,8 @@ plan(struct runner *R, const struct opts *o, struct ig_error *err)
                         return -1;
                     }
                 }
-                R->work[R->n_work++] = (R->n_res << 8) | k;
+                R->work[R->n_work++] = ((R->n_res - 1) << 8) | k;
             }
-            R->n_res++;
         }
     }
     return 0;

@@ -541,7 +541,7 @@ c_seeds(struct sl *L, yaml_node_t *v, void *base)
     struct tr_case *c = base;
     long long n;
     if (v->type == YAML_SCALAR_NODE) {
-        if (read_integer(L, v, "seeds", 1, 64, &n) != 0)
+        if (read_integer(L, v, "seeds", 1, TR_MAX_SEEDS, &n) != 0)
             return -1;
         c->seeds = ig_arena_alloc(L->s->arena, (size_t)n * sizeof *c->seeds);
         if (!c->seeds)
@@ -557,6 +557,10 @@ c_seeds(struct sl *L, yaml_node_t *v, void *base)
         return -1;
     }
     size_t len = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (len > TR_MAX_SEEDS) {
+        sl_diag(L, v, "'seeds' lists %zu seeds; at most %d", len, TR_MAX_SEEDS);
+        return -1;
+    }
     c->seeds = ig_arena_alloc(L->s->arena, len * sizeof *c->seeds);
     if (!c->seeds)
         return L->oom = 1, -1;

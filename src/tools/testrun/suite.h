@@ -16,6 +16,8 @@
 #include "core/config.h"
 #include "core/error.h"
 
+#define TR_MAX_SEEDS 64            /* per case: a seed plane, not a sweep */
+
 enum tr_drift { TR_DRIFT_FAIL = 0, TR_DRIFT_WARN, TR_DRIFT_REBASELINE };
 const char *tr_drift_name(enum tr_drift d);
 
