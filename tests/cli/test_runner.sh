@@ -139,6 +139,12 @@ assert r["status"] == "drift" and r["fingerprint"] == {"old": "fp_1", "new": "fp
 assert d["drifted"] == 1 and d["failed"] == 0' && ok || bad "drift json"
 sed 's/^on_drift: warn/on_drift: fail/' suite.yaml >strict.yaml
 [ "$(t strict.yaml)" = 1 ] && has "on_drift: fail" && ok || bad "on_drift fail: $(cat last.out)"
+# on_drift: rebaseline rewrites the drifted baselines (a copy here) and says so; then they pass.
+cp -r baselines rebase
+sed 's/^on_drift: warn/on_drift: rebaseline/; s/^baselines: baselines/baselines: rebase/' suite.yaml >rebase.yaml
+[ "$(t rebase.yaml)" = 0 ] && grep -A1 '^UPDATED .*lighthouse on openai' last.out | grep -q 'rebaselined after drift: 2 seed(s) rewritten' \
+  && ok || bad "rebaseline: $(cat last.out)"
+[ "$(t rebase.yaml)" = 0 ] && has "3 passed, 0 failed, 0 drifted" && ok || bad "after rebaseline: $(cat last.out)"
 
 # ---- 3) BFL's picture changes under the same fingerprint: a regression -----------
 curl -s -X POST -d '{"picture_salt":1000}' "http://$fl/_emulator/knobs" >/dev/null

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* suite.c -- loading a test suite file (see suite.h).
  *
- * The config loader's way: libyaml builds a node tree with the line and
- * column of every node, and each mapping is walked against a table of the
- * keys it takes (name plus a reader), so unknown keys, duplicates, wrong
- * types and missing keys are found by one piece of code and reported as
- * FILE:LINE:COL, every problem at once. Prompt specs and case requests are
+ * The config loader's way (core/config.c): libyaml builds a node tree with
+ * the line and column of every node, and each mapping is walked against a
+ * table of the keys it takes, so unknown keys, duplicates, wrong types and
+ * missing keys are found by one piece of code and reported as
+ * FILE:LINE:COL, every problem at once, in the same ig_config_diags. The
+ * config's walker is private to config.c and writes struct fields by
+ * offset; a suite's keys mostly build JSON and resolve paths, so each key
+ * here has a reader function instead of a type and an offset. Prompt specs and case requests are
  * carried as JSON (the job API's form); a spec given as a file is loaded
  * with the prompt compiler first, so its own mistakes point into its file. */
 #include "tools/testrun/suite.h"
