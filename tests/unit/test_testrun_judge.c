@@ -254,6 +254,31 @@ classify(void **state)
     }
 }
 
+/* Tier none: task checks only; neither a missing baseline nor a new
+ * fingerprint is held against it. */
+static void
+tier_none(void **state)
+{
+    (void)state;
+    struct tr_result r;
+    struct tr_case c;
+    setup_result(&r, &c, 2);
+    r.tier = IG_TIER_NONE;
+    tr_case_effective(&c, r.tier, &r.as);
+    struct img *a = picture(32, 32, 0), *b = picture(32, 32, 1);
+    make_run(&r.runs[0], 1, b, a, "fp_2", "fp_1");
+    make_run(&r.runs[1], 2, b, NULL, "fp_2", NULL);
+    tr_judge_run(&r, &r.runs[0]);
+    tr_judge_run(&r, &r.runs[1]);
+    assert_false(r.runs[0].drifted);
+    tr_classify(&r);
+    assert_int_equal(r.status, TR_PASS);
+    assert_false(r.failing);
+    tr_result_clear(&r);
+    img_free(a);
+    img_free(b);
+}
+
 static void
 totals(void **state)
 {
@@ -281,7 +306,7 @@ main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_checks),     cmocka_unit_test(unsupported_checks_fail),
-        cmocka_unit_test(gate_report_read),
+        cmocka_unit_test(gate_report_read), cmocka_unit_test(tier_none),
         cmocka_unit_test(picture_checks),  cmocka_unit_test(classify),
         cmocka_unit_test(totals),
     };

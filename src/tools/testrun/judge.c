@@ -273,8 +273,11 @@ tr_judge_run(const struct tr_result *r, struct tr_seed_run *run)
     const struct tr_baseline *b = &run->base;
     if (b->present) {
         const json_t *old = json_object_get(b->sidecar, "provenance");
-        run->drifted = strcmp(tr_prov_fingerprint(old), tr_prov_fingerprint(o->provenance)) ||
-                       strcmp(tr_prov_build(old), tr_prov_build(o->provenance));
+        /* Tier none: no seed steers the picture, so its history means nothing;
+         * the baseline is only shown beside it in the report. */
+        run->drifted = r->tier != IG_TIER_NONE &&
+                       (strcmp(tr_prov_fingerprint(old), tr_prov_fingerprint(o->provenance)) ||
+                        strcmp(tr_prov_build(old), tr_prov_build(o->provenance)));
         if (as->has_bytes && as->bytes) {
             char sha[65];
             tr_sha256_hex(o->bytes.data, o->bytes.len, sha);
@@ -330,7 +333,7 @@ tr_classify(struct tr_result *r)
             skipped++;
         else if (!run->task_ok && !task_fail)
             task_fail = run;
-        else if (run->task_ok && !run->base.present)
+        else if (run->task_ok && !run->base.present && r->tier != IG_TIER_NONE)
             no_base++;
         else if (run->drifted && !drift)
             drift = run;
