@@ -11,7 +11,10 @@
  * the concurrency limit on active tasks answers 429. Where the reference is
  * unsure (⚠) the behaviour is a knob: auth_status (403), expired_status
  * (403), sample_ttl_ms (600000), pending_polls (2), max_active (24),
- * kontext_default_format ("png" when 1, "jpeg" when 0). */
+ * kontext_default_format ("png" when 1, "jpeg" when 0). One knob is not
+ * about the reference: picture_salt (0) changes the picture a task paints
+ * without touching the fingerprint, the silent regression a CI runner must
+ * tell from drift. */
 #include "emulate/emulate.h"
 #include "core/alloc.h"
 
@@ -48,6 +51,7 @@ struct task {
     char fingerprint[64];
     char *prompt;
     long long seed;
+    long salt;                   /* picture_salt knob at submit */
     int width, height, png;
     int polls, pending_forever, no_image, corrupt;
     enum task_state final;
@@ -354,6 +358,7 @@ submit(struct emu_req *r, struct emu_resp *out, const struct bfl_model *m)
     t->pending_forever = kind && strcmp(kind, "pending_forever") == 0;
     snprintf(t->model, sizeof t->model, "%s", m->path);
     snprintf(t->fingerprint, sizeof t->fingerprint, "%s", emu_fingerprint(r->emu));
+    t->salt = emu_knob_int(r->emu, "picture_salt", 0);
     emu_request_id(r->emu, "", t->id, sizeof t->id);
     /* a UUID-looking id, as BFL's */
     char uuid[48];
@@ -478,8 +483,8 @@ delivery(struct emu_req *r, struct emu_resp *out)
         const char *kind = emu_fault_kind(r);
         corrupt = t->corrupt || (kind && strcmp(kind, "corrupt_image") == 0);
         pic = t->input ? emu_edit(t->input, t->mask, t->prompt, t->seed)
-                       : emu_picture("bfl", t->prompt, t->seed, t->fingerprint, t->width,
-                                     t->height);
+                       : emu_picture("bfl", t->prompt, t->seed + t->salt, t->fingerprint,
+                                     t->width, t->height);
     }
     pthread_mutex_unlock(emu_lock(r->emu));
     if (!t)
