@@ -435,7 +435,7 @@ be_loop_new(struct ig_error *err)
         ig_error_set(err, 500, "out_of_memory", "cannot start the adapter loop");
         return NULL;
     }
-    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1024L);
     pthread_mutex_init(&l->mu, NULL);
     if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
         curl_multi_cleanup(l->multi);
