@@ -3,17 +3,21 @@
  * benchmarks: answers POST /v1/images/generations with a fixed
  * ImagesResponse carrying a real PNG, after reading the whole request body.
  * It is the "direct" baseline and the upstream every gateway under test
- * routes to. Usage: fake_upstream PORT [PNG_FILE] */
+ * routes to. Usage: fake_upstream PORT [PNG_FILE]. With
+ * FAKE_UPSTREAM_DELAY_MS set it is a slow vendor instead: a thread per
+ * connection, each answer held back that long. */
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *answer;
 static size_t answer_len;
+static long delay_ms;
 
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -31,6 +35,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     if (*size) {
         *size = 0;
         return MHD_YES;
+    }
+    if (delay_ms > 0) {
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
     }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(answer_len, answer, MHD_RESPMEM_PERSISTENT);
@@ -78,10 +86,18 @@ main(int argc, char **argv)
                                   "{\"created\":1713833628,\"data\":[{\"b64_json\":\"%s\"}],"
                                   "\"usage\":{\"input_tokens\":50,\"output_tokens\":272,"
                                   "\"total_tokens\":322}}", b64);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)atoi(argv[1]), NULL, NULL,
-        handle, NULL, MHD_OPTION_THREAD_POOL_SIZE, 1u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        MHD_OPTION_END);
+    const char *delay = getenv("FAKE_UPSTREAM_DELAY_MS");
+    delay_ms = delay ? atol(delay) : 0;
+    struct MHD_Daemon *d =
+        delay_ms > 0
+            ? MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+                               (uint16_t)atoi(argv[1]), NULL, NULL, handle, NULL,
+                               MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_TIMEOUT,
+                               600u, MHD_OPTION_END)
+            : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
+                               (uint16_t)atoi(argv[1]), NULL, NULL, handle, NULL,
+                               MHD_OPTION_THREAD_POOL_SIZE, 1u, MHD_OPTION_CONNECTION_LIMIT,
+                               4096u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "fake_upstream: cannot listen on %s\n", argv[1]);
         return 1;
