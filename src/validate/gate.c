@@ -109,6 +109,22 @@ vd_report_failed(const struct vd_report *r, char *out, size_t size)
     }
 }
 
+void
+vd_task_derive(struct vd_task *t)
+{
+    if (!t->input || (t->want_w > 0 && t->size_exact))
+        return;
+    if (t->cls == IG_CLASS_UPSCALE && t->scale > 0) {
+        t->want_w = t->input->width * t->scale;
+        t->want_h = t->input->height * t->scale;
+        t->size_exact = 1;
+    } else if (t->cls == IG_CLASS_REMOVE_BACKGROUND) {
+        t->want_w = t->input->width;
+        t->want_h = t->input->height;
+        t->size_exact = 1;
+    }
+}
+
 static int
 hex_digit(int c)
 {

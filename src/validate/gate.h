@@ -74,6 +74,10 @@ json_t *vd_report_json(const struct vd_report *r);
 /* "noise, clipped": the failed checks' names, for an attempt's message. */
 void vd_report_failed(const struct vd_report *r, char *out, size_t size);
 
+/* Fills in what the input implies when nothing else was asked: an
+ * upscale with a scale is input x scale, a cutout the input's size, both
+ * exactly. */
+void vd_task_derive(struct vd_task *t);
 /* "#RRGGBB,#RRGGBB" into t->palette. -1 with err (invalid_palette). */
 int vd_palette_parse(const char *s, struct vd_task *t, struct ig_error *err);
 

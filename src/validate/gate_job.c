@@ -65,14 +65,7 @@ vd_gate_job(void *ud, const struct ig_config *cfg, enum ig_class cls, const json
     if (size && sscanf(size, "%dx%d", &t.want_w, &t.want_h) != 2)
         t.want_w = t.want_h = 0;
     t.scale = (int)json_integer_value(json_object_get(request, "scale"));
-    if (input && (cls == IG_CLASS_UPSCALE || cls == IG_CLASS_REMOVE_BACKGROUND)) {
-        int s = cls == IG_CLASS_UPSCALE && t.scale > 0 ? t.scale : 1;
-        if (cls == IG_CLASS_REMOVE_BACKGROUND || t.scale > 0) {
-            t.want_w = input->width * s;
-            t.want_h = input->height * s;
-            t.size_exact = 1;
-        }
-    }
+    vd_task_derive(&t);
     if (task_checks(json_object_get(request, "checks"), &t, err) != 0)
         return -1;
     struct vd_report r;
