@@ -81,6 +81,10 @@ void vd_task_derive(struct vd_task *t);
 /* "#RRGGBB,#RRGGBB" into t->palette. -1 with err (invalid_palette). */
 int vd_palette_parse(const char *s, struct vd_task *t, struct ig_error *err);
 
+/* A job's "checks" object (expect_text, palette) into the task; unknown
+ * fields and bad values are refused (invalid_request, invalid_palette), so
+ * the server can refuse them before a job runs. NULL checks: nothing. */
+int vd_task_checks(const json_t *checks, struct vd_task *t, struct ig_error *err);
 /* The gateway's validate hook (struct route_hooks.validate): builds the task
  * from the job request (size, scale, output_format, checks.expect_text,
  * checks.palette) and runs the gate. A failed gate answers 0 with *pass 0 and

@@ -14,11 +14,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
-task_checks(const json_t *checks, struct vd_task *t, struct ig_error *err)
+int
+vd_task_checks(const json_t *checks, struct vd_task *t, struct ig_error *err)
 {
     if (!checks)
         return 0;
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)checks, key, v)
+        if (strcmp(key, "expect_text") != 0 && strcmp(key, "palette") != 0)
+            return ig_error_set(err, 400, "invalid_request",
+                                "unknown field 'checks.%.40s' (expect_text, palette)", key);
     const json_t *text = json_object_get(checks, "expect_text");
     if (text && !json_is_string(text))
         return ig_error_set(err, 400, "invalid_request", "checks.expect_text must be a string");
@@ -66,7 +72,7 @@ vd_gate_job(void *ud, const struct ig_config *cfg, enum ig_class cls, const json
         t.want_w = t.want_h = 0;
     t.scale = (int)json_integer_value(json_object_get(request, "scale"));
     vd_task_derive(&t);
-    if (task_checks(json_object_get(request, "checks"), &t, err) != 0)
+    if (vd_task_checks(json_object_get(request, "checks"), &t, err) != 0)
         return -1;
     struct vd_report r;
     if (vd_gate_run(&t, &r, err) != 0)
