@@ -2,7 +2,8 @@
 /* test_validate_collapse.c -- blank, clipped and noise on real photos and
  * on the collapses METRICS.md section 7 lists: uniform grey, black and
  * white frames, grey RGB and mono noise, and a washed-out photo drowned
- * in noise. Smooth but real pictures (a blurred photo) must still pass. */
+ * in noise. Smooth but real pictures (a blurred photo, a gradient) must
+ * still pass. */
 #include "gate_fixtures.h"
 
 static void
@@ -42,6 +43,27 @@ test_smooth_photo_passes(void **state)
     img_free(im);
     img_free(small);
     img_free(soft);
+}
+
+/* A photo reduced to 3x2 pixels, blown up again and its contrast cut to a
+ * fifth: a hazy sky-like gradient (like the emulators' pictures), flat in
+ * nearly every 16x16 tile, yet a picture, not a blank frame. */
+static void
+test_gradient_passes(void **state)
+{
+    struct img *im = gf_photo("coffee.png");
+    struct ig_error err = {0};
+    struct img *tiny = img_resize(im, 3, 2, "box", &err);
+    assert_non_null(tiny);
+    struct img *sky = img_resize(tiny, 1024, 683, "lanczos3", &err);
+    assert_non_null(sky);
+    for (size_t i = 0; i < (size_t)1024 * 683; i++)
+        for (int c = 0; c < 3; c++)
+            sky->rgba[4 * i + c] = (uint8_t)(128 + (sky->rgba[4 * i + c] - 128) / 5);
+    check_all_pass(sky);
+    img_free(im);
+    img_free(tiny);
+    img_free(sky);
 }
 
 static void
@@ -161,6 +183,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_photos_pass),     cmocka_unit_test(test_smooth_photo_passes),
+        cmocka_unit_test(test_gradient_passes),
         cmocka_unit_test(test_blank_fails),     cmocka_unit_test(test_clipped_fails),
         cmocka_unit_test(test_noise_fails),     cmocka_unit_test(test_grainy_photo_passes),
         cmocka_unit_test(test_config_bound),
