@@ -62,7 +62,9 @@ tess_handle(struct ig_error *err)
                      "Tesseract could not load its English data (package tesseract-ocr-eng)");
         return NULL;
     }
-    TessBaseAPISetPageSegMode(api, PSM_AUTO);
+    /* Sparse text: words anywhere, in no order. The automatic page layout
+     * takes a slogan over a photo for part of the picture and reads nothing. */
+    TessBaseAPISetPageSegMode(api, PSM_SPARSE_TEXT);
     if (pthread_setspecific(tess_key, api) != 0) {
         TessBaseAPIDelete(api);
         ig_error_set(err, 500, "internal", "cannot keep the OCR handle");
