@@ -7,6 +7,15 @@
 
 #include <vips/vips.h>
 
+/* vips_text loads fonts through fontconfig, whose caches live until exit by
+ * design; LeakSanitizer asks this hook what not to report. */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\n";
+}
+
 /* The photo with a white banner across its middle and text on it in black. */
 static struct img *
 poster(const char *photo, const char *text)
@@ -60,11 +69,12 @@ test_right_text_passes(void **state)
 static void
 test_misspelt_text_fails(void **state)
 {
-    /* What an image model does to a slogan. */
-    struct img *im = poster("chelsea.png", "AMCE Sunmer Slae");
+    /* What an image model does to a slogan, on the same poster as above. */
+    struct img *im = poster("coffee.png", "AMCE Sunmer Slae");
     struct vd_check c = read_text(im, "ACME Summer Sale");
     assert_false(c.pass);
-    assert_true(c.score < 0.8);
+    /* Read, and found wanting: the score is the spelling, not a blind miss. */
+    assert_true(c.score > 0.5 && c.score < 0.8);
     img_free(im);
 }
 
