@@ -83,8 +83,11 @@ vd_k_ssim(const float *restrict ma, const float *restrict mb, const float *restr
         float va = saa[x] - u * u, vb = sbb[x] - v * v, cov = sab[x] - u * v;
         float mu = u + 128.0f, mv = v + 128.0f;
         float c = (2.0f * cov + c2) / (va + vb + c2);
+        /* (2 mu mv + C1) / (mu² + mv² + C1), written so that equal means
+         * give exactly 1 whatever the compiler fuses. */
+        float l = 1.0f - (u - v) * (u - v) / (mu * mu + mv * mv + c1);
         cs[x] = c;
-        ssim[x] = c * (2.0f * mu * mv + c1) / (mu * mu + mv * mv + c1);
+        ssim[x] = c * l;
     }
 }
 
