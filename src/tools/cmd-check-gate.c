@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "validate/gate.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,7 @@ parse_args(int argc, char **argv, struct gate_args *a)
     if (!a->output)
         return tool_usage_error(&tool_cmd_check,
                                 "usage: imagegate check gate CLASS OUTPUT [--input IN] [--mask M] "
-                                "[--size WxH] [--scale N] [--expect-text T] "
+                                "[--size WxH] [--scale N] [--format FMT] [--expect-text T] "
                                 "[--palette '#RRGGBB,...'] [--config FILE] [--json]");
     return 0;
 }
