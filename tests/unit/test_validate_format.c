@@ -44,6 +44,16 @@ test_format(void **state)
     assert_true(gf_run(vd_check_format, &t).pass);
     t.want_format = IMG_FMT_PNG;
     assert_false(gf_run(vd_check_format, &t).pass);
+    /* A bound of 0 keeps the mismatch as a report. */
+    static const char yaml[] = "backends: []\nvalidation:\n  generate: {format: 0}\n";
+    struct ig_error err = {0};
+    struct ig_config *cfg = ig_config_load("t.yaml", yaml, sizeof yaml - 1, NULL, &err);
+    assert_non_null(cfg);
+    t.cfg = cfg;
+    struct vd_check c = gf_run(vd_check_format, &t);
+    assert_true(c.pass);
+    assert_true(c.score == 0);
+    ig_config_free(cfg);
     img_free(im);
 }
 
