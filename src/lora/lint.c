@@ -11,6 +11,7 @@
  * caption and not an English word or an overused token; rank and alpha set;
  * the learning rate in range once scaled by alpha/rank. */
 #include "lora/lora.h"
+#include "validate/metric.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -351,7 +352,7 @@ struct sample {
     char *name;
     int w, h;
     double luma_mean, luma_std, border[3];
-    unsigned long long hash;
+    struct vd_hash hash;
 };
 
 static int
@@ -549,7 +550,7 @@ check_dataset(const struct spec *s, enum lora_arch arch, const char *dir, struct
             x->w = im->width;
             x->h = im->height;
             measure(im, x);
-            if (lora_phash(im->rgba, im->width, im->height, &x->hash, &e) != 0)
+            if (vd_hash(im, VD_HASH_PHASH, &x->hash, &e) != 0)
                 ok--;
             if ((x->w < x->h ? x->w : x->h) < need)
                 lora_finding_add(f, LORA_WARNING, "image_low_resolution",
@@ -559,14 +560,17 @@ check_dataset(const struct spec *s, enum lora_arch arch, const char *dir, struct
         }
         check_caption(s, arch, dir, names[i], f, &bad_style);
     }
-    /* pHash distance 10 of 64 bits: re-encodes, resizes and small crops of
-     * one photo, not two photos of one subject from different angles. */
+    /* pHash (imagehash's, validate/hash.c) distance 10 of 64 bits:
+     * re-encodes, resizes and small crops of one photo, not two photos of
+     * one subject from different angles. */
     for (size_t i = 0; i < ok; i++)
-        for (size_t j = i + 1; j < ok; j++)
-            if (lora_hamming(sm[i].hash, sm[j].hash) <= 10)
+        for (size_t j = i + 1; j < ok; j++) {
+            int dist = vd_hash_distance(&sm[i].hash, &sm[j].hash);
+            if (dist <= 10)
                 lora_finding_add(f, LORA_WARNING, "near_duplicate",
                                  "%s and %s are near-duplicates (pHash distance %d)", sm[i].name,
-                                 sm[j].name, lora_hamming(sm[i].hash, sm[j].hash));
+                                 sm[j].name, dist);
+        }
     if (ok >= 4) {
         double lm = spread(sm, ok, offsetof(struct sample, luma_mean));
         double ls = spread(sm, ok, offsetof(struct sample, luma_std));

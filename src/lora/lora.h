@@ -116,10 +116,4 @@ struct lora_lint_opts {
 int lora_lint(const char *spec_path, const struct lora_lint_opts *opts, struct lora_findings *out,
               struct ig_error *err);
 
-/* ---- Perceptual hash (phash.c) ---- */
-/* 64-bit DCT hash of an RGBA image (the classic 32x32 / 8x8 pHash). */
-int lora_phash(const unsigned char *rgba, int w, int h, unsigned long long *out,
-               struct ig_error *err);
-int lora_hamming(unsigned long long a, unsigned long long b);
-
 #endif

@@ -13,6 +13,7 @@
 #include "lora/lora.h"
 #include "route/gateway.h"
 #include "store/store.h"
+#include "validate/gate.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -200,6 +201,12 @@ normalise(struct srv_req *r, json_t *body, struct ig_error *err)
             return NULL;
         }
     }
+    /* The gate's own expectations (docs/gate.md): refused now, not after
+     * every rung has run. */
+    struct vd_task scratch;
+    memset(&scratch, 0, sizeof scratch);
+    if (vd_task_checks(json_object_get(body, "checks"), &scratch, err) != 0)
+        return NULL;
     json_t *job = json_deep_copy(body);
     if (!job) {
         ig_error_set(err, 500, "out_of_memory", "out of memory");

@@ -11,6 +11,7 @@
 #include "route/exec.h"
 #include "route/limit.h"
 #include "route/render.h"
+#include "validate/gate.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -93,7 +94,8 @@ tool_stack_start(struct tool_stack *t, const struct ig_config *cfg, int flags,
     t->loop = be_loop_new(err);
     if (!t->loop || route_exec_backends(t->loop, cfg, &t->exec, err) != 0)
         goto fail;
-    struct route_hooks hooks = {.render = route_render_spec};
+    /* The engine calls validate only when gate.enabled is set. */
+    struct route_hooks hooks = {.render = route_render_spec, .validate = vd_gate_job};
     t->gw = route_gateway_new(cfg, t->store, t->metrics, &t->exec, &hooks,
                               cfg->server.workers > 0 ? cfg->server.workers : 2, err);
     if (!t->gw)

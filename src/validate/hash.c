@@ -210,49 +210,60 @@ phash(const uint8_t p[1024], struct vd_hash *h)
         set_bit(h, i, coef[i] > med);
 }
 
-/* blockhash-core's bmvbhash: each pixel's R+G+B is spread over the blocks
- * it overlaps when the size does not divide by 16. */
+/* Where pixel i of n falls among 16 blocks of size bs: bmvbhash splits
+ * it between two blocks by its fractional position when n does not
+ * divide by 16. */
+struct share {
+    int first, second;
+    double w1, w2;
+};
+
+static void
+share_of(int i, int n, double bs, int even, struct share *s)
+{
+    s->first = s->second = (int)floor(i / bs);
+    s->w1 = 1;
+    s->w2 = 0;
+    if (even)
+        return;
+    double mod = fmod(i + 1, bs), frac = mod - floor(mod), whole = mod - frac;
+    s->w1 = 1 - frac;
+    s->w2 = frac;
+    if (!(whole > 0 || i + 1 == n))
+        s->second = (int)ceil(i / bs);
+}
+
+/* blockhash-core's bmvbhash: block sums of R+G+B, each row first summed
+ * into the 16 block columns, then spread over its one or two block rows. */
 static int
 blockhash(const struct img *im, struct vd_hash *h)
 {
     enum { B = 16 };
     double blocks[B * B] = {0}, scratch[B * B / 4];
-    int w = im->width, hh = im->height, even_x = w % B == 0, even_y = hh % B == 0;
+    int w = im->width, hh = im->height;
     double bw = (double)w / B, bh = (double)hh / B;
+    struct share *cols = ig_malloc((size_t)w * sizeof *cols);
+    if (!cols)
+        return -1;
+    for (int x = 0; x < w; x++)
+        share_of(x, w, bw, w % B == 0, &cols[x]);
     for (int y = 0; y < hh; y++) {
-        int top, bottom;
-        double wt = 1, wb = 0;
-        if (even_y) {
-            top = bottom = (int)floor(y / bh);
-        } else {
-            double ymod = fmod(y + 1, bh), yfrac = ymod - floor(ymod), yint = ymod - yfrac;
-            wt = 1 - yfrac;
-            wb = yfrac;
-            top = (int)floor(y / bh);
-            bottom = yint > 0 || y + 1 == hh ? top : (int)ceil(y / bh);
-        }
-        const uint8_t *row = im->rgba + (size_t)y * (size_t)w * 4;
-        for (int x = 0; x < w; x++) {
-            const uint8_t *p = row + 4 * x;
+        double acc[B] = {0};
+        const uint8_t *p = im->rgba + (size_t)y * (size_t)w * 4;
+        for (int x = 0; x < w; x++, p += 4) {
             double v = vd_over_white(p[0], p[3]) + vd_over_white(p[1], p[3]) +
                        vd_over_white(p[2], p[3]);
-            int left, right;
-            double wl = 1, wr = 0;
-            if (even_x) {
-                left = right = (int)floor(x / bw);
-            } else {
-                double xmod = fmod(x + 1, bw), xfrac = xmod - floor(xmod), xint = xmod - xfrac;
-                wl = 1 - xfrac;
-                wr = xfrac;
-                left = (int)floor(x / bw);
-                right = xint > 0 || x + 1 == w ? left : (int)ceil(x / bw);
-            }
-            blocks[top * B + left] += v * wt * wl;
-            blocks[top * B + right] += v * wt * wr;
-            blocks[bottom * B + left] += v * wb * wl;
-            blocks[bottom * B + right] += v * wb * wr;
+            acc[cols[x].first] += v * cols[x].w1;
+            acc[cols[x].second] += v * cols[x].w2;
+        }
+        struct share r;
+        share_of(y, hh, bh, hh % B == 0, &r);
+        for (int c = 0; c < B; c++) {
+            blocks[r.first * B + c] += acc[c] * r.w1;
+            blocks[r.second * B + c] += acc[c] * r.w2;
         }
     }
+    ig_free(cols);
     double half = bw * bh * 256 * 3 / 2;
     for (int band = 0; band < 4; band++) {
         const double *v = blocks + band * (B * B / 4);
@@ -294,7 +305,7 @@ vd_hash(const struct img *im, enum vd_hash_algo algo, struct vd_hash *out, struc
                                 "blockhash needs at least 16x16 pixels; the image is %dx%d",
                                 im->width, im->height);
         out->nbits = 256;
-        return blockhash(im, out);
+        return blockhash(im, out) == 0 ? 0 : vd_oom(err, "hash");
     }
     return ig_error_set(err, 400, "bad_algorithm", "hash: unknown algorithm %d", (int)algo);
 }

@@ -83,8 +83,11 @@ vd_k_ssim(const float *restrict ma, const float *restrict mb, const float *restr
         float va = saa[x] - u * u, vb = sbb[x] - v * v, cov = sab[x] - u * v;
         float mu = u + 128.0f, mv = v + 128.0f;
         float c = (2.0f * cov + c2) / (va + vb + c2);
+        /* (2 mu mv + C1) / (mu² + mv² + C1), written so that equal means
+         * give exactly 1 whatever the compiler fuses. */
+        float l = 1.0f - (u - v) * (u - v) / (mu * mu + mv * mv + c1);
         cs[x] = c;
-        ssim[x] = c * (2.0f * mu * mv + c1) / (mu * mu + mv * mv + c1);
+        ssim[x] = c * l;
     }
 }
 
@@ -106,6 +109,28 @@ vd_k_dot_u8(const uint8_t *restrict in, const int32_t *restrict k, int n)
     for (int x = 0; x < n; x++)
         s += (int32_t)in[x] * k[x];
     return s;
+}
+
+VD_CLONES void
+vd_k_linear(const uint8_t *restrict rgba, const float *restrict lut, float *restrict out, int n)
+{
+    for (int x = 0; x < n; x++)
+        for (int c = 0; c < 3; c++) {
+            float v = vd_over_white(rgba[4 * x + c], rgba[4 * x + 3]);
+            int i = (int)v;
+            float f = v - (float)i;
+            out[(size_t)c * n + x] = lut[i] + f * (lut[i + 1] - lut[i]);
+        }
+}
+
+VD_CLONES void
+vd_k_down2(const float *restrict a, const float *restrict b, int bw, float *restrict out, int n)
+{
+    int pairs = bw / 2;
+    for (int x = 0; x < pairs; x++)
+        out[x] = (((a[2 * x] + a[2 * x + 1]) + b[2 * x]) + b[2 * x + 1]) * 0.25f;
+    if (n > pairs)
+        out[pairs] = (((a[bw - 1] + a[bw - 1]) + b[bw - 1]) + b[bw - 1]) * 0.25f;
 }
 
 /* cbrt for positive x: a bit-level first guess refined by three Newton
@@ -144,22 +169,39 @@ vd_k_xyb(const float *restrict r, const float *restrict g, const float *restrict
     }
 }
 
-void
-vd_k_iir_row(const float *restrict in, float *restrict out, int n, const struct vd_iir *g)
+/* The recursion runs along the row, so it cannot be vectorised across x;
+ * instead up to 8 rows advance together as the lanes of one vector. Lanes
+ * see identical operations, so two equal rows give bit-equal outputs (the
+ * SSIM term of an image against itself is then exactly 0), which a
+ * compiler free to vectorise some rows and not others would not promise. */
+typedef float vd_v8 __attribute__((vector_size(32)));
+
+VD_CLONES void
+vd_k_iir_rows(const float *restrict in, float *restrict out, int n, int rows,
+              const struct vd_iir *g)
 {
-    float p1[3] = {0}, p2[3] = {0};
+    vd_v8 p1[3] = {0}, p2[3] = {0}, n2[3], d1[3];
+    for (int k = 0; k < 3; k++) {
+        n2[k] = (vd_v8){0} + g->n2[k];
+        d1[k] = (vd_v8){0} + g->d1[k];
+    }
     int r = g->radius;
     for (int i = -r + 1; i < n; i++) {
         int left = i - r - 1, right = i + r - 1;
-        float sum = (left >= 0 ? in[left] : 0.0f) + (right < n ? in[right] : 0.0f), o = 0;
+        vd_v8 sum = {0}, o = {0};
+        for (int q = 0; q < rows; q++) {
+            const float *row = in + (size_t)q * (size_t)n;
+            sum[q] = (left >= 0 ? row[left] : 0.0f) + (right < n ? row[right] : 0.0f);
+        }
         for (int k = 0; k < 3; k++) {
-            float v = g->n2[k] * sum - g->d1[k] * p1[k] - p2[k];
+            vd_v8 v = n2[k] * sum - d1[k] * p1[k] - p2[k];
             p2[k] = p1[k];
             p1[k] = v;
             o += v;
         }
         if (i >= 0)
-            out[i] = o;
+            for (int q = 0; q < rows; q++)
+                out[(size_t)q * (size_t)n + (size_t)i] = o[q];
     }
 }
 
@@ -203,8 +245,10 @@ vd_k_s2_ssim(const float *restrict bu, const float *restrict bv, const float *re
     for (int x = 0; x < n; x++) {
         float b1 = bx[x] * by, out = 1.0f - b1, cb = c * b1;
         float m1 = bu[x] + cb, m2 = bv[x] + cb, edge = c * cb * out;
-        float s11 = buu[x] - bu[x] * bu[x] + 2 * c * bu[x] * out + edge;
-        float s22 = bvv[x] - bv[x] * bv[x] + 2 * c * bv[x] * out + edge;
+        /* One expression shape for all three, so that identical images
+         * give bit-identical variances and a score of exactly 100. */
+        float s11 = buu[x] - bu[x] * bu[x] + c * (bu[x] + bu[x]) * out + edge;
+        float s22 = bvv[x] - bv[x] * bv[x] + c * (bv[x] + bv[x]) * out + edge;
         float s12 = buv[x] - bu[x] * bv[x] + c * (bu[x] + bv[x]) * out + edge;
         float num_m = 1.0f - (m1 - m2) * (m1 - m2);
         float v = 1.0f - num_m * (2 * s12 + 0.0009f) / (s11 + s22 + 0.0009f);

@@ -89,11 +89,14 @@ iir_init(struct vd_iir *g, double sigma)
 
 /* ---- The linear-light pyramid, one row at a time --------------------------- */
 
+#define STORED 2   /* the first scale kept as planes, 1/16 of the pixels */
+
 struct pyramid {
     const struct img *im;
     const float *lut;
     int w[SCALES], h[SCALES];
     float *below[SCALES][2];   /* scale s keeps two rows of scale s-1 */
+    float *stored;             /* scale STORED once built, else NULL */
 };
 
 /* Row y of scale s as three planar runs R, G, B of w[s] floats. */
@@ -102,30 +105,29 @@ pyr_row(struct pyramid *p, int s, int y, float *out)
 {
     int w = p->w[s];
     if (s == 0) {
-        const uint8_t *px = p->im->rgba + (size_t)y * (size_t)w * 4;
-        for (int x = 0; x < w; x++, px += 4)
-            for (int c = 0; c < 3; c++) {
-                if (px[3] == 255) {
-                    out[c * w + x] = p->lut[px[c]];
-                } else {
-                    float v = vd_over_white(px[c], px[3]) / 255.0f;
-                    out[c * w + x] = v <= 0.04045f ? v / 12.92f
-                                                   : powf((v + 0.055f) / 1.055f, 2.4f);
-                }
-            }
+        vd_k_linear(p->im->rgba + (size_t)y * (size_t)w * 4, p->lut, out, w);
+        return;
+    }
+    if (s == STORED && p->stored) {
+        memcpy(out, p->stored + (size_t)y * 3 * (size_t)w, 3 * (size_t)w * sizeof *out);
         return;
     }
     int bw = p->w[s - 1], bh = p->h[s - 1];
     float *r0 = p->below[s][0], *r1 = p->below[s][1];
     pyr_row(p, s - 1, 2 * y, r0);
     pyr_row(p, s - 1, 2 * y + 1 < bh ? 2 * y + 1 : bh - 1, r1);
-    for (int c = 0; c < 3; c++) {
-        const float *a = r0 + (size_t)c * bw, *b = r1 + (size_t)c * bw;
-        for (int x = 0; x < w; x++) {
-            int x0 = 2 * x, x1 = 2 * x + 1 < bw ? 2 * x + 1 : bw - 1;
-            out[c * w + x] = (((a[x0] + a[x1]) + b[x0]) + b[x1]) * 0.25f;
-        }
-    }
+    for (int c = 0; c < 3; c++)
+        vd_k_down2(r0 + (size_t)c * bw, r1 + (size_t)c * bw, bw, out + (size_t)c * w, w);
+}
+
+/* Scales above STORED are built from it, so it is computed once (one
+ * more pass over the pixels) instead of once per coarser scale. */
+static void
+pyr_store(struct pyramid *p, float *planes)
+{
+    for (int y = 0; y < p->h[STORED]; y++)
+        pyr_row(p, STORED, y, planes + (size_t)y * 3 * (size_t)p->w[STORED]);
+    p->stored = planes;
 }
 
 /* ---- One scale, streamed --------------------------------------------------- */
@@ -195,8 +197,7 @@ input_row(struct scale_state *st, struct pyramid py[2], int s, int r, const stru
         float *o = plane_of(hb, c * 5, w);
         vd_k_s2_centre(a, b, centre[c], st->prod, st->prod + w, st->prod + 2 * w,
                        st->prod + 3 * w, st->prod + 4 * w, w);
-        for (int q = 0; q < 5; q++)
-            vd_k_iir_row(st->prod + (size_t)q * w, o + (size_t)q * w, w, g);
+        vd_k_iir_rows(st->prod, o, w, 5, g);
     }
 }
 
@@ -209,8 +210,8 @@ run_scale(struct scale_state *st, struct pyramid py[2], int s, const struct vd_i
     memset(st->p1, 0, (size_t)PLANES * 3 * (size_t)w * sizeof(float));
     memset(st->p2, 0, (size_t)PLANES * 3 * (size_t)w * sizeof(float));
     memset(st->zero, 0, (size_t)w * sizeof(float));
-    vd_k_iir_row(st->ones, st->bx, w, g);
-    vd_k_iir_row(st->ones, st->by, h, g);
+    vd_k_iir_rows(st->ones, st->bx, w, 1, g);
+    vd_k_iir_rows(st->ones, st->by, h, 1, g);
     for (int r = 0; r < h; r++) {
         input_row(st, py, s, r, g);
         vertical_step(st, g, r - lag, h);
@@ -246,11 +247,12 @@ vd_ssimulacra2(const struct img *a, const struct img *b, double *score, struct i
     if (vd_check_pair(a, b, 8, "ssimulacra2", err) != 0)
         return -1;
     struct pyramid py[2] = {{.im = a}, {.im = b}};
-    float lut[256];
+    float lut[257];
     for (int i = 0; i < 256; i++) {
         double v = i / 255.0;
         lut[i] = (float)(v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4));
     }
+    lut[256] = lut[255];
     int scales = 0;
     for (int w = a->width, h = a->height; scales < SCALES && w >= 8 && h >= 8; scales++) {
         py[0].w[scales] = py[1].w[scales] = w;
@@ -265,6 +267,8 @@ vd_ssimulacra2(const struct img *a, const struct img *b, double *score, struct i
     size_t h0 = (size_t)a->height, long_side = w0 > h0 ? w0 : h0;
     need += w0 * (2 * 3 + RING * 2 * 3 + RING * PLANES + 2 * PLANES * 3 + 5 + PLANES + 1 + 1 + 2 + 4) +
             h0 + long_side;
+    size_t stored = scales > STORED ? 3 * (size_t)py[0].w[STORED] * (size_t)py[0].h[STORED] : 0;
+    need += 2 * stored;
     float *block = ig_malloc(need * sizeof(float)), *p = block;
     if (!block)
         return vd_oom(err, "ssimulacra2");
@@ -301,9 +305,13 @@ vd_ssimulacra2(const struct img *a, const struct img *b, double *score, struct i
         st.t[k] = p;
     struct vd_iir g;
     iir_init(&g, 1.5);
+    float *planes = p;
     double norms[SCALES][3][6];
     for (int s = 0; s < scales; s++) {
         double sums[3][6] = {{0}};
+        if (s == STORED)
+            for (int i = 0; i < 2; i++)
+                pyr_store(&py[i], planes + (size_t)i * stored);
         run_scale(&st, py, s, &g, sums);
         double px = (double)py[0].w[s] * py[0].h[s];
         for (int c = 0; c < 3; c++) {

@@ -76,10 +76,18 @@ struct vd_iir {
     int radius;
     float n2[3], d1[3];
 };
+/* RGBA composited over white to linear RGB, three planar runs of n; lut
+ * has 257 entries (the sRGB curve at 0..255 and a copy of the last), and
+ * values between integers (from alpha) are interpolated. */
+void vd_k_linear(const uint8_t *rgba, const float *lut, float *out, int n);
+/* One row of a 2x2 box average: rows a and b of width bw to n = (bw+1)/2,
+ * the last column repeated when bw is odd. */
+void vd_k_down2(const float *a, const float *b, int bw, float *out, int n);
 /* Linear RGB rows (0..1) to SSIMULACRA2's positive XYB rows. */
 void vd_k_xyb(const float *r, const float *g, const float *b, float *x, float *y, float *bb,
               int n);
-void vd_k_iir_row(const float *in, float *out, int n, const struct vd_iir *g);
+/* Horizontal pass over `rows` (at most 8) consecutive rows of n. */
+void vd_k_iir_rows(const float *in, float *out, int n, int rows, const struct vd_iir *g);
 /* One vertical step for a whole row: top and bottom are the input rows
  * n-N-1 and n+N-1 (zero rows outside), p1 and p2 the three sections'
  * last two outputs (3*n each). */

@@ -6,6 +6,7 @@
 #include "lora_fixtures.h"
 #include "image/image.h"
 #include "lora/lora.h"
+#include "validate/metric.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,13 +421,12 @@ test_phash(void **state)
     struct img *c = img_decode(b, len, &(struct img_limits){0}, &e);
     ig_free(b);
     struct img *half = img_resize(a, a->width / 2, a->height / 2, "lanczos3", &e);
-    unsigned long long ha, hc, hh;
-    assert_int_equal(lora_phash(a->rgba, a->width, a->height, &ha, &e), 0);
-    assert_int_equal(lora_phash(c->rgba, c->width, c->height, &hc, &e), 0);
-    assert_int_equal(lora_phash(half->rgba, half->width, half->height, &hh, &e), 0);
-    assert_true(lora_hamming(ha, hh) <= 4);
-    assert_true(lora_hamming(ha, hc) > 16);
-    assert_int_equal(lora_phash(NULL, 0, 0, &ha, &e), -1);
+    struct vd_hash ha, hc, hh;
+    assert_int_equal(vd_hash(a, VD_HASH_PHASH, &ha, &e), 0);
+    assert_int_equal(vd_hash(c, VD_HASH_PHASH, &hc, &e), 0);
+    assert_int_equal(vd_hash(half, VD_HASH_PHASH, &hh, &e), 0);
+    assert_true(vd_hash_distance(&ha, &hh) <= 4);
+    assert_true(vd_hash_distance(&ha, &hc) > 16);
     img_free(a);
     img_free(c);
     img_free(half);
