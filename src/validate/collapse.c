@@ -142,42 +142,101 @@ luma_stats(const struct img *im, struct luma_stats *st, struct ig_error *err)
     return 0;
 }
 
+/* The three rules, on one image's statistics. */
+static int
+blank_fails(const struct vd_task *t, const struct luma_stats *st)
+{
+    return st->flat_tiles >= vd_bound(t, "blank", 0.95) ||
+           st->stddev < vd_bound(t, "blank_min_stddev", 2.0);
+}
+
+static int
+clipped_fails(const struct vd_task *t, const struct luma_stats *st)
+{
+    return st->clipped >= vd_bound(t, "clipped", 0.90);
+}
+
+static int
+noise_fails(const struct vd_task *t, const struct luma_stats *st)
+{
+    return st->rho1 < vd_bound(t, "noise", 0.5) &&
+           st->hf_share > vd_bound(t, "noise_hf_share", 0.3);
+}
+
+/* An output that fails a rule its job's input fails too is faithful, not
+ * collapsed: an upscaled black frame is black. 1 when the input fails;
+ * -1 on error. */
+static int
+input_fails(const struct vd_task *t, int (*fails)(const struct vd_task *, const struct luma_stats *),
+            struct ig_error *err)
+{
+    if (!t->input)
+        return 0;
+    struct luma_stats st;
+    if (luma_stats(t->input, &st, err) != 0)
+        return -1;
+    return fails(t, &st);
+}
+
+/* Runs one rule on the output (and, when it fails, on the input). */
+static int
+judge(const struct vd_task *t, int (*fails)(const struct vd_task *, const struct luma_stats *),
+      struct luma_stats *st, int *pass, const char **why, struct ig_error *err)
+{
+    if (luma_stats(t->output, st, err) != 0)
+        return -1;
+    *pass = !fails(t, st);
+    *why = "";
+    if (!*pass) {
+        int in = input_fails(t, fails, err);
+        if (in < 0)
+            return -1;
+        if (in) {
+            *pass = 1;
+            *why = "; the input is so too: faithful";
+        }
+    }
+    return 0;
+}
+
 int
 vd_check_blank(const struct vd_task *t, struct vd_check *out, struct ig_error *err)
 {
     struct luma_stats st;
-    if (luma_stats(t->output, &st, err) != 0)
+    int pass;
+    const char *why;
+    if (judge(t, blank_fails, &st, &pass, &why, err) != 0)
         return -1;
-    double bound = vd_bound(t, "blank", 0.95);
     double min_sd = vd_bound(t, "blank_min_stddev", 2.0);
-    int pass = st.flat_tiles < bound && st.stddev >= min_sd;
-    return vd_result(out, "blank", st.flat_tiles, bound, pass,
-                     "16x16 tiles flat at one level %.3f (fail at >= bound); luma stddev %.2f (fail < %.1f)",
-                     st.flat_tiles, st.stddev, min_sd);
+    return vd_result(out, "blank", st.flat_tiles, vd_bound(t, "blank", 0.95), pass,
+                     "16x16 tiles flat at one level %.3f (fail at >= bound); luma stddev %.2f "
+                     "(fail < %.1f)%s",
+                     st.flat_tiles, st.stddev, min_sd, why);
 }
 
 int
 vd_check_clipped(const struct vd_task *t, struct vd_check *out, struct ig_error *err)
 {
     struct luma_stats st;
-    if (luma_stats(t->output, &st, err) != 0)
+    int pass;
+    const char *why;
+    if (judge(t, clipped_fails, &st, &pass, &why, err) != 0)
         return -1;
-    double bound = vd_bound(t, "clipped", 0.90);
-    return vd_result(out, "clipped", st.clipped, bound, st.clipped < bound,
+    return vd_result(out, "clipped", st.clipped, vd_bound(t, "clipped", 0.90), pass,
                      "share of pixels at black or white (fail at >= bound): often a safety "
-                     "filter's answer");
+                     "filter's answer%s", why);
 }
 
 int
 vd_check_noise(const struct vd_task *t, struct vd_check *out, struct ig_error *err)
 {
     struct luma_stats st;
-    if (luma_stats(t->output, &st, err) != 0)
+    int pass;
+    const char *why;
+    if (judge(t, noise_fails, &st, &pass, &why, err) != 0)
         return -1;
-    double bound = vd_bound(t, "noise", 0.5);
     double hf_bound = vd_bound(t, "noise_hf_share", 0.3);
-    int pass = !(st.rho1 < bound && st.hf_share > hf_bound);
-    return vd_result(out, "noise", st.rho1, bound, pass,
-                     "lag-1 autocorrelation (fail below bound when the HF share %.3f > %.2f)",
-                     st.hf_share, hf_bound);
+    return vd_result(out, "noise", st.rho1, vd_bound(t, "noise", 0.5), pass,
+                     "lag-1 autocorrelation (fail below bound when the HF share %.3f > %.2f)%s",
+                     st.hf_share, hf_bound, why);
 }

@@ -69,7 +69,8 @@ changed(const uint8_t *a, const uint8_t *b)
 int
 vd_check_preserve(const struct vd_task *t, struct vd_check *out, struct ig_error *err)
 {
-    if (!t->input || !t->mask)
+    /* SSIM's 11x11 window needs an input at least that big. */
+    if (!t->input || !t->mask || t->input->width < 11 || t->input->height < 11)
         return VD_SKIP;
     int w = t->input->width, h = t->input->height;
     struct img *o = output_at_input(t, err);

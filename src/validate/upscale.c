@@ -75,7 +75,9 @@ vd_check_lr_tile_psnr(const struct vd_task *t, struct vd_check *out, struct ig_e
 int
 vd_check_lr_ssim(const struct vd_task *t, struct vd_check *out, struct ig_error *err)
 {
-    if (!t->input)
+    /* SSIM's 11x11 window needs an input at least that big; a smaller one
+     * is judged by the PSNR checks alone. */
+    if (!t->input || t->input->width < 11 || t->input->height < 11)
         return VD_SKIP;
     struct img *lr = reduce(t, err);
     double ssim;

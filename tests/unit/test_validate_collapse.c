@@ -178,10 +178,42 @@ test_config_bound(void **state)
     ig_config_free(cfg);
 }
 
+/* A black output fails as a generation, but an upscale of a black input is
+ * faithful; a black upscale of a photo is not. */
+static void
+test_faithful_to_a_collapsed_input(void **state)
+{
+    struct img *black = img_new(64, 64), *black2 = img_new(128, 128);
+    assert_non_null(black);
+    assert_non_null(black2);
+    for (size_t i = 0; i < (size_t)64 * 64; i++)
+        black->rgba[4 * i + 3] = 255;
+    for (size_t i = 0; i < (size_t)128 * 128; i++)
+        black2->rgba[4 * i + 3] = 255;
+    struct vd_task t;
+    gf_task(&t, IG_CLASS_GENERATE, black2);
+    assert_false(gf_run(vd_check_blank, &t).pass);
+    assert_false(gf_run(vd_check_clipped, &t).pass);
+    gf_task(&t, IG_CLASS_UPSCALE, black2);
+    t.input = black;
+    struct vd_check c = gf_run(vd_check_blank, &t);
+    assert_true(c.pass);
+    assert_non_null(strstr(c.note, "faithful"));
+    assert_true(gf_run(vd_check_clipped, &t).pass);
+    struct img *photo = gf_photo_crop("flower.png", 600, 200, 64, 64);
+    t.input = photo;
+    assert_false(gf_run(vd_check_blank, &t).pass);
+    assert_false(gf_run(vd_check_clipped, &t).pass);
+    img_free(photo);
+    img_free(black);
+    img_free(black2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_faithful_to_a_collapsed_input),
         cmocka_unit_test(test_photos_pass),     cmocka_unit_test(test_smooth_photo_passes),
         cmocka_unit_test(test_gradient_passes),
         cmocka_unit_test(test_blank_fails),     cmocka_unit_test(test_clipped_fails),
