@@ -110,8 +110,8 @@ has hash-tiny-block-code "$tmp/err" '\[image_too_small\]'
 check help 0 "$bin" check --help
 has help-text "$tmp/out" 'imagegate check compare A B'
 check unknown-sub 2 "$bin" check frobnicate
-check gate 2 "$bin" check gate job.json
-has gate-msg "$tmp/err" "not built on this branch"
+check gate-dispatch 2 "$bin" check gate no-such-class "$tmp/a.png"
+has gate-dispatch-code "$tmp/err" 'unknown_class'
 
 echo "check.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]

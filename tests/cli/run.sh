@@ -69,7 +69,8 @@ check too-large 2 "$bin" run upscale "$tmp/huge.png" "$tmp/x.png" --backend loca
 has too-large-code "$tmp/err" 'image_too_large'
 vips colourspace "$tmp/in.png" "$tmp/grey.png" b-w || exit 1
 check grey 0 "$bin" run upscale "$tmp/grey.png" "$tmp/g.png" --backend local-lanczos
-vips cast "$tmp/in.png" "$tmp/in16.v" ushort --shift && vips copy "$tmp/in16.v" "$tmp/in16.png" || exit 1
+vips colourspace "$tmp/in.png" "$tmp/in16.png" rgb16 || exit 1
+has sixteen-bit-input <(vipsheader "$tmp/in16.png") "ushort"
 check sixteen-bit 0 "$bin" run upscale "$tmp/in16.png" "$tmp/s.png" --backend local-lanczos
 vips black "$tmp/one.png" 1 1 --bands 3 || exit 1
 check one-pixel 0 "$bin" run upscale "$tmp/one.png" "$tmp/t.png" --backend local-lanczos --scale 2
