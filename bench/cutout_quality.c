@@ -382,7 +382,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         g[i] = truth->rgba[4 * i + 3] / 255.0f;
 
-    printf("%-12s %-34s %8s %9s %8s %7s %7s %6s %9s %7s %10s %9s\n", "foreground", "background",
+    printf("%-14s %-32s %8s %9s %8s %7s %7s %6s %9s %7s %10s %9s\n", "foreground", "background",
            "SAD", "MSE", "Grad", "unknown", "halo", "frac", "cut_fg", "cover",
            "halo_truth", "cut_truth");
     for (int k = 2; k < argc; k++) {
@@ -421,7 +421,7 @@ main(int argc, char **argv)
         matte_errors(p, g, w, h, &s);
         edge_scores(p, out, comp, &s);
         edge_scores(g, comp, comp, &t);
-        printf("%-12.12s %-34.34s %8.2f %9.5f %8.2f %7ld %7.3f %6.3f %9.3f %7.3f %10.3f %9.3f\n",
+        printf("%-14.14s %-32.32s %8.2f %9.5f %8.2f %7ld %7.3f %6.3f %9.3f %7.3f %10.3f %9.3f\n",
                base(argv[1]), base(argv[k]), s.sad, s.mse, s.grad, s.unknown, s.halo,
                s.halo_frac, s.cut, cov / (double)n, t.halo, t.cut);
         fflush(stdout);
