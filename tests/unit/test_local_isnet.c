@@ -272,8 +272,11 @@ photo_as(const char *name, VipsInterpretation space, const char *suffix, size_t 
     return copy;
 }
 
+/* Cuts out data and checks the answer's size and coverage; when same_rgb
+ * is given, the answer's RGB must be its RGB to within one level. */
 static void
-expect_cutout(const void *data, size_t len, int w, int h, int bands, int bits, int cmyk)
+expect_cutout(const void *data, size_t len, int w, int h, int bands, int bits, int cmyk,
+              const struct img *same_rgb)
 {
     struct ig_error err = {0};
     struct img_info info;
@@ -295,6 +298,9 @@ expect_cutout(const void *data, size_t len, int w, int h, int bands, int bits, i
     print_message("%dx%d, %d bands, %d bits: coverage %.3f\n", w, h, bands, bits, cover);
     if (n > 1000)
         assert_true(cover > 0.05 && cover < 0.95);
+    for (size_t i = 0; same_rgb && i < 4 * n; i++)
+        if (i % 4 != 3 && abs(out->rgba[i] - same_rgb->rgba[i]) > 1)
+            fail_msg("RGB changed at pixel %zu: %d, was %d", i / 4, out->rgba[i], same_rgb->rgba[i]);
     img_free(out);
     be_result_clear(&res);
 }
@@ -320,20 +326,26 @@ test_inputs(void **state)
     struct ig_buf enc = {0};
     struct ig_error err = {0};
     assert_int_equal(img_encode(dot, IMG_FMT_PNG, 0, NULL, &enc, &err), 0);
-    expect_cutout(enc.data, enc.len, 1, 1, 4, 8, 0);
+    expect_cutout(enc.data, enc.len, 1, 1, 4, 8, 0, dot);
     ig_buf_free(&enc);
     img_free(dot);
 
     /* Grey JPEG, CMYK JPEG and 16-bit PNG of the same cat. */
-    size_t len;
+    size_t len, len8;
     void *grey = photo_as("chelsea.png", VIPS_INTERPRETATION_B_W, ".jpg", &len);
-    expect_cutout(grey, len, 451, 300, 1, 8, 0);
+    expect_cutout(grey, len, 451, 300, 1, 8, 0, NULL);
     ig_free(grey);
     void *cmyk = photo_as("chelsea.png", VIPS_INTERPRETATION_CMYK, ".jpg", &len);
-    expect_cutout(cmyk, len, 451, 300, 4, 8, 1);
+    expect_cutout(cmyk, len, 451, 300, 4, 8, 1, NULL);
     ig_free(cmyk);
+    /* 16 bits scale down to the 8-bit photo's own values. */
     void *deep = photo_as("chelsea.png", VIPS_INTERPRETATION_RGB16, ".png", &len);
-    expect_cutout(deep, len, 451, 300, 3, 16, 0);
+    char *png = tu_read(tu_photo("chelsea.png"), &len8);
+    struct img *cat = img_decode(png, len8, NULL, &err);
+    assert_non_null(cat);
+    expect_cutout(deep, len, 451, 300, 3, 16, 0, cat);
+    img_free(cat);
+    ig_free(png);
     ig_free(deep);
 
     /* 20000 x 20000 declared in the header (with a token IDAT): refused by
