@@ -139,8 +139,15 @@ emu_cutout(const struct img *in)
         for (int x = 0; x < out->width; x++) {
             double dx = (x - cx) / rx, dy = (y - cy) / ry;
             double d = sqrt(dx * dx + dy * dy);
-            double a = d < 0.95 ? 1 : d < 1.05 ? (1.05 - d) / 0.1 : 0;
-            out->rgba[4 * ((size_t)y * (size_t)out->width + (size_t)x) + 3] = clamp8(a * 255);
+            double a = d < 0.97 ? 1 : d < 1.03 ? (1.03 - d) / 0.06 : 0;
+            uint8_t *px = out->rgba + 4 * ((size_t)y * (size_t)out->width + (size_t)x);
+            px[3] = clamp8(a * 255);
+            /* The vendors clean the colour of the soft edge (no background
+             * left on the rim): the feather takes the colour just inside. */
+            if (a < 1 && a > 0) {
+                int xi = (int)(cx + (x - cx) * 0.93 / d), yi = (int)(cy + (y - cy) * 0.93 / d);
+                memcpy(px, in->rgba + 4 * ((size_t)yi * (size_t)in->width + (size_t)xi), 3);
+            }
         }
     out->info.has_alpha = 1;
     return out;
