@@ -106,15 +106,44 @@ be_local_scale(const struct be_request *req, struct be_result *res)
 }
 
 int
-be_local_path(const struct ig_backend_cfg *cfg, const char *rel, char *out, size_t size)
+be_local_find(const char *rel, char *out, size_t size)
 {
-    const char *dir = cfg->model_path ? cfg->model_path : ".";
-    int n = snprintf(out, size, "%s%s%s", dir, rel && rel[0] ? "/" : "", rel ? rel : "");
+    int n = snprintf(out, size, "%s", rel);
     if (n < 0 || (size_t)n >= size)
         return -1;
-    const char *home = getenv("IMAGEGATE_HOME");
-    if (dir[0] == '/' || access(out, F_OK) == 0 || !home || !home[0])
+    if (rel[0] == '/' || access(out, F_OK) == 0)
         return 0;
-    n = snprintf(out, size, "%s/%s%s%s", home, dir, rel && rel[0] ? "/" : "", rel ? rel : "");
+    const char *home = getenv("IMAGEGATE_HOME");
+    if (home && home[0]) {
+        n = snprintf(out, size, "%s/%s", home, rel);
+        if (n > 0 && (size_t)n < size && access(out, F_OK) == 0)
+            return 0;
+    }
+    /* The binary in build/ of a checkout: .deps is one folder up. */
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            n = snprintf(out, size, "%s/../%s", exe, rel);
+            if (n > 0 && (size_t)n < size && access(out, F_OK) == 0)
+                return 0;
+        }
+    }
+    n = snprintf(out, size, "%s", rel);
     return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int
+be_local_path(const struct ig_backend_cfg *cfg, const char *rel, char *out, size_t size)
+{
+    char joined[4096];
+    const char *dir = cfg->model_path ? cfg->model_path : ".";
+    int n = snprintf(joined, sizeof joined, "%s%s%s", dir, rel && rel[0] ? "/" : "",
+                     rel ? rel : "");
+    if (n < 0 || (size_t)n >= sizeof joined)
+        return -1;
+    return be_local_find(joined, out, size);
 }

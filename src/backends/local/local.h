@@ -52,9 +52,13 @@ int be_local_output(const struct be_request *req, struct be_result *res, const s
  * res set (invalid_request) when the contract has no such scale. A job
  * without a scale gets the contract's first one. */
 int be_local_scale(const struct be_request *req, struct be_result *res);
-/* A model file or folder named relative to model_path: as given when it
- * exists from the current directory, else under $IMAGEGATE_HOME. -1 when
- * the name does not fit in out. */
+/* A file the set-up installed (a path relative to the checkout, such as
+ * .deps/models/x.onnx): as given when it exists from the current
+ * directory, else under $IMAGEGATE_HOME, else beside the checkout the
+ * running binary was built in; as given when none has it. -1 when the name
+ * does not fit in out. */
+int be_local_find(const char *rel, char *out, size_t size);
+/* The same for a model file or folder named relative to model_path. */
 int be_local_path(const struct ig_backend_cfg *cfg, const char *rel, char *out, size_t size);
 /* Sets res to the error and returns -1. */
 int be_local_fail(struct be_result *res, int status, const char *code, const char *fmt, ...)

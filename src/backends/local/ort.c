@@ -5,6 +5,7 @@
  * destructors, and unloading it under them is a known way to crash at exit.
  * Everything it hands out (the environment, sessions) is released instead. */
 #include "backends/local/ort.h"
+#include "backends/local/local.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -21,21 +22,17 @@ static char ort_ver[32];
 static OrtEnv *ort_shared_env;
 static int ort_env_refs;
 
-/* Where to load the runtime from: the override, else the default as seen
- * from here, else under $IMAGEGATE_HOME. -1 when the path does not fit. */
+/* Where to load the runtime from: the override, else where the set-up put
+ * it (be_local_find). -1 when the path does not fit. */
 static int
 ort_lib_path(char *out, size_t size)
 {
     const char *env = getenv("IMAGEGATE_ORT_LIB");
-    const char *home = getenv("IMAGEGATE_HOME");
-    int n;
-    if (env && env[0])
-        n = snprintf(out, size, "%s", env);
-    else if (access(ORT_DEFAULT_LIB, F_OK) == 0 || !home || !home[0])
-        n = snprintf(out, size, "%s", ORT_DEFAULT_LIB);
-    else
-        n = snprintf(out, size, "%s/%s", home, ORT_DEFAULT_LIB);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+    if (env && env[0]) {
+        int n = snprintf(out, size, "%s", env);
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+    }
+    return be_local_find(ORT_DEFAULT_LIB, out, size);
 }
 
 static const OrtApi *
