@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* simd.c -- the inner loops of the metrics, written for the vectoriser.
  *
- * Each kernel is a flat loop over one row with restrict pointers and no
- * branches, compiled at -O3 with FMA contraction and cloned for AVX-512,
- * AVX2 and plain x86-64: the loader picks the clone for the CPU it runs on,
- * so the project needs no -march flag. Everything that is not a per-pixel
- * loop stays in the metric files at the project's normal flags. */
+ * Each kernel is a flat loop over one row with restrict pointers and
+ * selects instead of branches, compiled at -O3 with FMA contraction and
+ * cloned for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and baseline
+ * x86-64: the loader picks the clone for the CPU it runs on, so the project
+ * needs no -march flag. Sanitizer builds go without the clones, whose ifunc
+ * resolvers would run before ASan is set up. Everything that is not a
+ * per-pixel loop stays in the metric files at the project's normal flags. */
 #pragma GCC optimize("O3", "fp-contract=fast")
 #include "validate/vd_internal.h"
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define VD_CLONES __attribute__((target_clones("avx512f", "avx2", "arch=x86-64-v3", "default")))
+#define VD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VD_CLONES
 #endif
