@@ -864,17 +864,33 @@ job_after_attempt(void *arg)
                 gw->hooks.validate(gw->hooks.ud, gw->cfg, j->cls, j->req, out, j->input_img,
                                    j->mask_img, &report, &ok, &err) != 0)
                 ok = 0;
-            if (report)
-                json_array_append_new(scores, report);
             img_free(out);
             if (!ok) {
                 pass = 0;
                 if (!err.code[0])
                     ig_error_set(&err, 502, "validation_failed", "output %d failed validation", i);
-                const char *labels[] = {b->name, ig_class_name(j->cls)};
-                ig_metric_add(gw->m_validation, labels, 1);
-                break;
+                /* Counted per check that failed, so a dashboard shows which
+                 * way a backend goes wrong. */
+                int counted = 0;
+                size_t k;
+                json_t *c;
+                json_array_foreach(json_object_get(report, "checks"), k, c) {
+                    const char *name = json_string_value(json_object_get(c, "name"));
+                    if (!name || json_is_true(json_object_get(c, "pass")))
+                        continue;
+                    const char *labels[] = {b->name, ig_class_name(j->cls), name};
+                    ig_metric_add(gw->m_validation, labels, 1);
+                    counted = 1;
+                }
+                if (!counted) {
+                    const char *labels[] = {b->name, ig_class_name(j->cls), err.code};
+                    ig_metric_add(gw->m_validation, labels, 1);
+                }
             }
+            if (report)
+                json_array_append_new(scores, report);
+            if (!ok)
+                break;
         }
         json_t *entry = output_entry(j, &o->images[i], info.width, info.height, &err);
         if (!entry)
@@ -1364,9 +1380,10 @@ declare_metrics(struct route_gateway *gw, struct ig_metrics *m)
     gw->m_latency = ig_metric_declare(m, "imagegate_attempt_seconds",
                                       "Latency of backend attempts", IG_HISTOGRAM, backend_class,
                                       NULL, 0);
+    static const char *const backend_class_check[] = {"backend", "class", "check", NULL};
     gw->m_validation = ig_metric_declare(m, "imagegate_validation_failures_total",
-                                         "Outputs the validation gate refused", IG_COUNTER,
-                                         backend_class, NULL, 0);
+                                         "Checks the validation gate failed, per output refused",
+                                         IG_COUNTER, backend_class_check, NULL, 0);
     gw->m_fallbacks = ig_metric_declare(m, "imagegate_fallbacks_total",
                                         "Moves to the next rung, by the rung left and why",
                                         IG_COUNTER, backend_reason, NULL, 0);

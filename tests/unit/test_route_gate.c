@@ -141,6 +141,13 @@ run_job(const char *gate_enabled, struct store_job *job)
     assert_non_null(r);
     for (int i = 0; i < 100 && route_gateway_active(gw) > 0; i++)
         usleep(20000);
+    /* The metrics say which check refused which backend's output. */
+    struct ig_buf text = {0};
+    assert_int_equal(ig_metrics_render(m, &text), 0);
+    int refused = strstr(text.data, "imagegate_validation_failures_total{backend=\"noisy\","
+                                    "class=\"generate\",check=\"noise\"} 1") != NULL;
+    assert_int_equal(refused, gate_enabled[0] == 't');
+    ig_buf_free(&text);
     route_gateway_free(gw);
     ig_metrics_free(m);
     store_close(st);
