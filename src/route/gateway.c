@@ -1316,11 +1316,42 @@ claim(struct route_gateway *gw, int force, struct ig_error *err)
 
 /* Every LEASE_MS / 3: renew this replica's leases, and take over the jobs of
  * replicas whose leases ran out. */
+/* Sets the remaining-budget gauge of every tenant with a ceiling, from the
+ * ledger (what every replica committed or reserved). */
+static void
+budget_gauges(struct route_gateway *gw)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    long day_ms = (long)timegm(&tm) * 1000;
+    tm.tm_mday = 1;
+    long month_ms = (long)timegm(&tm) * 1000;
+    for (size_t i = 0; i < gw->cfg->n_tenants; i++) {
+        const struct ig_tenant_cfg *t = &gw->cfg->tenants[i];
+        const struct {
+            const char *period;
+            double cap;
+            long since;
+        } p[] = {{"day", t->budget_daily_usd, day_ms}, {"month", t->budget_monthly_usd, month_ms}};
+        for (int k = 0; k < 2; k++) {
+            double spent = 0;
+            struct ig_error err = {0};
+            if (p[k].cap <= 0 || store_budget_spent(gw->store, t->name, p[k].since, &spent, &err) != 0)
+                continue;
+            const char *labels[] = {t->name, p[k].period};
+            ig_metric_set(gw->m_budget, labels, p[k].cap - spent);
+        }
+    }
+}
+
 static void
 lease_tick(void *arg)
 {
     struct route_gateway *gw = arg;
     struct ig_error err = {0};
+    budget_gauges(gw);
     if (store_lease_renew(gw->store, gw->owner, LEASE_MS, &err) != 0)
         ig_log(IG_LOG_WARN, "lease_renew_failed", json_pack("{s:s}", "error", err.message));
     else if (strcmp(store_kind(gw->store), "sqlite") != 0 && claim(gw, 0, &err) < 0)
@@ -1337,6 +1368,7 @@ route_gateway_recover(struct route_gateway *gw, struct ig_error *err)
     int n = claim(gw, force, err);
     if (n >= 0 && !gw->lease_ticking) {
         gw->lease_ticking = 1;
+        budget_gauges(gw);
         route_sched_post(gw->sched, LEASE_MS / 3, lease_tick, gw);
     }
     return n;
@@ -1389,6 +1421,11 @@ declare_metrics(struct route_gateway *gw, struct ig_metrics *m)
                                         IG_COUNTER, backend_reason, NULL, 0);
     gw->m_cost = ig_metric_declare(m, "imagegate_cost_usd_total", "Committed spend in USD",
                                    IG_COUNTER, backend_tenant, NULL, 0);
+    static const char *const tenant_period[] = {"tenant", "period", NULL};
+    gw->m_budget = ig_metric_declare(m, "imagegate_budget_remaining_usd",
+                                     "Budget left under each tenant's ceiling (every replica's "
+                                     "spend), refreshed every few seconds",
+                                     IG_GAUGE, tenant_period, NULL, 0);
     gw->m_active = ig_metric_declare(m, "imagegate_jobs_active", "Jobs in memory", IG_GAUGE,
                                      NULL, NULL, 0);
     static const char *const backend_only[] = {"backend", NULL};

@@ -31,7 +31,7 @@ struct route_gateway {
     void (*listener)(void *ud, const char *job_id);
     void *listener_ud;
     struct ig_metric *m_jobs, *m_attempts, *m_latency, *m_validation, *m_fallbacks, *m_cost,
-        *m_breaker, *m_active, *m_webhooks;
+        *m_breaker, *m_active, *m_webhooks, *m_budget;
     struct route_journal *journal;   /* the relay's group commit; NULL until the first relay */
 };
 

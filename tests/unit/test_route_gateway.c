@@ -14,6 +14,7 @@
 #include "route/sched.h"
 #include "lora_fixtures.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,17 @@ test_budget_ceiling(void **state)
     assert_true(spent <= 0.30);
     json_decref(r);
     store_job_clear(&j);
+    /* The gauge says what is left today: the ceiling less the ledger. */
+    assert_true(route_gateway_recover(gw, &err) >= 0);
+    struct ig_buf text = {0};
+    assert_int_equal(ig_metrics_render(metrics, &text), 0);
+    const char *key = "imagegate_budget_remaining_usd{tenant=\"poor\",period=\"day\"} ";
+    const char *at = strstr(text.data, key);
+    assert_non_null(at);
+    double left = strtod(at + strlen(key), NULL);
+    assert_true(fabs(left - (0.30 - spent)) < 1e-9);
+    assert_null(strstr(text.data, "tenant=\"rich\",period"));
+    ig_buf_free(&text);
 }
 
 static void
