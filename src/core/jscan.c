@@ -2,6 +2,7 @@
 /* jscan.c -- structural JSON scan for the relay (see jscan.h for why). */
 #include "core/jscan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 struct scan {
@@ -24,15 +25,24 @@ skip_ws(struct scan *s)
         s->p++;
 }
 
-/* Any byte below 0x20 in [p, p+n)? Written without an early exit so that
- * the compiler vectorises it: strings here are mostly long base64. */
+/* Any byte below 0x20 in [p, p+n)? Eight bytes at a time (the classic
+ * "has a byte less than n" bit trick): strings here are mostly long base64,
+ * and a byte loop was a third of a 1.5 MB relay's CPU. */
 static int
 has_control(const char *p, size_t n)
 {
-    unsigned char any = 0;
-    for (size_t i = 0; i < n; i++)
-        any |= (unsigned char)((unsigned char)p[i] < 0x20);
-    return any;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if ((x - ones * 0x20) & ~x & highs)
+            return 1;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)p[i] < 0x20)
+            return 1;
+    return 0;
 }
 
 /* At an opening quote: moves past the closing one. Between escapes the
