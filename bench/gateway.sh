@@ -49,6 +49,7 @@ BENCH_KEY=sk-bench taskset -c 0 "$build/imagegate" serve --config "$tmp/ig.yaml"
    --port=$pk --headless >"$tmp/pk.log" 2>&1) & pids+=($!)
 sleep 3
 pkpid=$(pgrep -f "start-server.js --port=$pk" | head -n1)
+pids+=($pkpid)   # node itself: killing the subshell that started it leaves it running
 
 # Bodies: a 267-byte generation request, and one carrying a ~1.5 MB base64 image.
 small='{"model":"gpt-image-1","prompt":"a lighthouse on a cliff at dusk, oil painting, warm light, long shadows, seen from the sea","n":1,"size":"1024x1024","quality":"low","output_format":"png","background":"opaque","moderation":"auto","user":"bench-user-0001"}'
@@ -92,4 +93,7 @@ for body in small large; do
       'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0)}'
   done
 done
+if ! kill -0 "$igpid" 2>/dev/null; then
+  echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
+fi
 echo "peak RSS: imagegate $(rss $igpid), portkey $(rss $pkpid)"
