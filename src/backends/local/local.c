@@ -11,6 +11,7 @@
 
 static const struct be_local *const locals[] = {
     &be_local_lanczos,
+    &be_local_rdn,
 };
 
 const struct be_local *
