@@ -6,7 +6,7 @@
  * and an im2col buffer is k*k times the activation, whose first touch alone
  * is slow here (12-15 us per fresh page). The kernel keeps a block of 6
  * output pixels by up to 64 output channels (24 zmm accumulators) in
- * registers; each input channel of each tap is one broadcast per pixel and
+ * registers (12 x 16 channels when the layer is narrow); each input channel of each tap is one broadcast per pixel and
  * one weight load per 16 channels. Weights are HWIO with the output axis
  * padded to 16 lanes, the layout TF.js ships, so the innermost load is
  * contiguous. Reading through upsampling or depth-to-space is folded into
@@ -22,21 +22,22 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-#define NP 6                   /* output pixels per block */
+#define NP 6                   /* output pixels per block (portable kernel) */
+#define NP_MAX 12              /* the widest AVX-512 block */
 
-/* Where tap (kx) of block pixels [x, x+NP) reads in each segment: pixel
+/* Where tap (kx) of block pixels [x, x+np) reads in each segment: pixel
  * offsets into the buffers and, through a shuffle, channel-group offsets. */
 struct taps {
-    long off[NP];
-    int sub[NP];
+    long off[NP_MAX];
+    int sub[NP_MAX];
 };
 
 static inline void
-taps_at(const struct conv_args *a, int Y, int x, int n, int kx, struct taps *t)
+taps_at(const struct conv_args *a, int Y, int x, int n, int kx, int np, struct taps *t)
 {
     const int f = a->up * a->shuffle, B = a->border;
     int iy = (Y + f * B) / f - B, sy = Y - iy * f;
-    for (int p = 0; p < NP; p++) {
+    for (int p = 0; p < np; p++) {
         int X = a->ox + x + (p < n ? p : 0) + kx - a->k / 2;
         int ix = (X + f * B) / f - B;
         t->off[p] = (long)(iy + B) * a->pitch + ix + B;
@@ -44,67 +45,71 @@ taps_at(const struct conv_args *a, int Y, int x, int n, int kx, struct taps *t)
     }
 }
 
-#define DEF_BLOCK512(NC)                                                                     \
-    __attribute__((target("avx512f,fma"))) static void                                      \
-    block512_##NC(const struct conv_args *a, int y, int x, int n, int jb)                    \
-    {                                                                                        \
-        __m512 acc[NP][NC];                                                                  \
-        _Pragma("GCC unroll 8") for (int j = 0; j < NC; j++)                                 \
-        {                                                                                    \
-            __m512 bv = _mm512_loadu_ps(a->b + (jb + j) * CONV_LANES);                       \
-            _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++) acc[p][j] = bv;             \
-        }                                                                                    \
-        const int r = a->k / 2;                                                              \
-        for (int ky = 0; ky < a->k; ky++) {                                                  \
-            int Y = a->oy + y + ky - r;                                                      \
-            for (int kx = 0; kx < a->k; kx++) {                                              \
-                struct taps t;                                                               \
-                taps_at(a, Y, x, n, kx, &t);                                                 \
-                const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad +   \
-                                  (size_t)jb * CONV_LANES;                                   \
-                for (int s = 0; s < a->nseg; s++) {                                          \
-                    const struct conv_seg *g = &a->seg[s];                                   \
-                    const float *pp[NP];                                                     \
-                    _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++) pp[p] =             \
-                        g->base + t.off[p] * g->stride + t.sub[p] * g->c;                    \
-                    for (int ci = 0; ci < g->c; ci++) {                                      \
-                        __m512 wv[NC];                                                       \
-                        _Pragma("GCC unroll 8") for (int j = 0; j < NC; j++) wv[j] =         \
-                            _mm512_loadu_ps(wk + j * CONV_LANES);                            \
-                        _Pragma("GCC unroll 8") for (int p = 0; p < NP; p++)                 \
-                        {                                                                    \
-                            __m512 v = _mm512_set1_ps(pp[p][ci]);                            \
-                            _Pragma("GCC unroll 8") for (int j = 0; j < NC; j++) acc[p][j] = \
-                                _mm512_fmadd_ps(v, wv[j], acc[p][j]);                        \
-                        }                                                                    \
-                        wk += a->cout_pad;                                                   \
-                    }                                                                        \
-                }                                                                            \
-            }                                                                                \
-        }                                                                                    \
-        __m512 zero = _mm512_setzero_ps();                                                   \
-        for (int p = 0; p < n; p++) {                                                        \
-            float *o = a->out + ((size_t)y * a->out_pitch + x + p) * a->out_stride +         \
-                       (size_t)jb * CONV_LANES;                                              \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NC; j++) _mm512_storeu_ps(           \
-                o + j * CONV_LANES, a->relu ? _mm512_max_ps(acc[p][j], zero) : acc[p][j]);   \
-        }                                                                                    \
+#define DEF_BLOCK512(NC, NPB)                                                                   \
+    __attribute__((target("avx512f,fma"))) static void                                          \
+    block512_##NC(const struct conv_args *a, int y, int x, int n, int jb)                       \
+    {                                                                                           \
+        __m512 acc[NPB][NC];                                                                    \
+        _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++)                                   \
+        {                                                                                       \
+            __m512 bv = _mm512_loadu_ps(a->b + (jb + j) * CONV_LANES);                          \
+            _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++) acc[p][j] = bv;              \
+        }                                                                                       \
+        const int r = a->k / 2;                                                                 \
+        for (int ky = 0; ky < a->k; ky++) {                                                     \
+            int Y = a->oy + y + ky - r;                                                         \
+            for (int kx = 0; kx < a->k; kx++) {                                                 \
+                struct taps t;                                                                  \
+                taps_at(a, Y, x, n, kx, NPB, &t);                                               \
+                const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad +      \
+                                  (size_t)jb * CONV_LANES;                                      \
+                for (int s = 0; s < a->nseg; s++) {                                             \
+                    const struct conv_seg *g = &a->seg[s];                                      \
+                    const float *pp[NPB];                                                       \
+                    _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++) pp[p] =              \
+                        g->base + t.off[p] * g->stride + t.sub[p] * g->c;                       \
+                    for (int ci = 0; ci < g->c; ci++) {                                         \
+                        __m512 wv[NC];                                                          \
+                        _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) wv[j] =           \
+                            _mm512_loadu_ps(wk + j * CONV_LANES);                               \
+                        _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++)                  \
+                        {                                                                       \
+                            __m512 v = _mm512_set1_ps(pp[p][ci]);                               \
+                            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) acc[p][j] =   \
+                                _mm512_fmadd_ps(v, wv[j], acc[p][j]);                           \
+                        }                                                                       \
+                        wk += a->cout_pad;                                                      \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+        __m512 zero = _mm512_setzero_ps();                                                      \
+        for (int p = 0; p < n; p++) {                                                           \
+            float *o = a->out + ((size_t)y * a->out_pitch + x + p) * a->out_stride +            \
+                       (size_t)jb * CONV_LANES;                                                 \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) _mm512_storeu_ps(             \
+                o + j * CONV_LANES, a->relu ? _mm512_max_ps(acc[p][j], zero) : acc[p][j]);      \
+        }                                                                                       \
     }
 
-DEF_BLOCK512(1)
-DEF_BLOCK512(2)
-DEF_BLOCK512(3)
-DEF_BLOCK512(4)
+/* accumulators: 12x1, 12x2, 8x3, 6x4 zmm (at most 24, leaving room for the
+ * weights and a broadcast in the 32 registers) */
+DEF_BLOCK512(1, 12)
+DEF_BLOCK512(2, 12)
+DEF_BLOCK512(3, 8)
+DEF_BLOCK512(4, 6)
 
 __attribute__((target("avx512f,fma"))) static void
 rows512(const struct conv_args *a, int y0, int y1)
 {
+    static const int np_of[5] = {0, 12, 12, 8, 6};
     int nb = a->cout_pad / CONV_LANES;
     for (int y = y0; y < y1; y++)
-        for (int x = 0; x < a->ow; x += NP) {
-            int n = a->ow - x < NP ? a->ow - x : NP;
-            for (int jb = 0; jb < nb; jb += 4) {
-                switch (nb - jb < 4 ? nb - jb : 4) {
+        for (int jb = 0; jb < nb; jb += 4) {
+            int nc = nb - jb < 4 ? nb - jb : 4, np = np_of[nc];
+            for (int x = 0; x < a->ow; x += np) {
+                int n = a->ow - x < np ? a->ow - x : np;
+                switch (nc) {
                 case 1: block512_1(a, y, x, n, jb); break;
                 case 2: block512_2(a, y, x, n, jb); break;
                 case 3: block512_3(a, y, x, n, jb); break;
@@ -129,7 +134,7 @@ rows_portable(const struct conv_args *a, int y0, int y1)
                 for (int ky = 0; ky < a->k; ky++)
                     for (int kx = 0; kx < a->k; kx++) {
                         struct taps t;
-                        taps_at(a, a->oy + y + ky - r, x, n, kx, &t);
+                        taps_at(a, a->oy + y + ky - r, x, n, kx, NP, &t);
                         const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad +
                                           (size_t)jb * CONV_LANES;
                         for (int s = 0; s < a->nseg; s++) {
