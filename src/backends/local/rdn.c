@@ -33,6 +33,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 
 #define RDN_MAX_THREADS 16
 #define RDN_DEFAULT_TILE 192
+#define RDN_WIDE_BUDGET (384.0 * 1024 * 1024)   /* bytes per thread's workspace */
 
 enum op_kind { OP_INPUT, OP_CONV, OP_ADD, OP_SCALE, OP_RELU };
 
@@ -73,6 +75,11 @@ struct pool {
     void *arg;
 };
 
+struct workspace {
+    float **slots;             /* n_slots buffers of slot_floats */
+    float *outbuf;             /* the output conv's result for one tile */
+};
+
 struct engine {
     char key[4096];
     struct engine *next;
@@ -83,10 +90,10 @@ struct engine {
     int factor;                /* upscale of the output conv */
     int margin, border, n_slots, max_stride;
     float in_scale, out_scale;
-    /* workspace for `tile` */
+    /* per-thread workspaces for `tile` */
     int tile, pitch;
-    float **slots;
-    float *outbuf;
+    struct workspace *ws;
+    int n_ws;
     size_t slot_floats, out_floats;
     struct pool *pool;
 };
@@ -468,6 +475,8 @@ plan_memory(struct engine *e, struct ig_error *err)
     return 0;
 }
 
+static void workspace_free(struct engine *e);
+
 static void
 engine_free(struct engine *e)
 {
@@ -481,10 +490,7 @@ engine_free(struct engine *e)
         ig_free(e->ops[i].src_op);
     }
     ig_free(e->ops);
-    for (int i = 0; e->slots && i < e->n_slots; i++)
-        free(e->slots[i]);
-    ig_free(e->slots);
-    free(e->outbuf);
+    workspace_free(e);
     tfjs_free(&e->m);
     pthread_mutex_destroy(&e->lock);
     ig_free(e);
@@ -508,31 +514,48 @@ engine_new(const char *dir, struct ig_error *err)
     return e;
 }
 
-/* Sizes the workspace for tiles of edge `tile`; reuses it when it fits. */
-static int
-engine_workspace(struct engine *e, int tile, struct ig_error *err)
+static void
+workspace_free(struct engine *e)
 {
-    if (e->slots && e->tile == tile)
-        return 0;
-    for (int i = 0; e->slots && i < e->n_slots; i++)
-        free(e->slots[i]);
-    ig_free(e->slots);
-    free(e->outbuf);
-    e->slots = NULL;
-    e->outbuf = NULL;
+    for (int w = 0; e->ws && w < e->n_ws; w++) {
+        for (int i = 0; e->ws[w].slots && i < e->n_slots; i++)
+            free(e->ws[w].slots[i]);
+        ig_free(e->ws[w].slots);
+        free(e->ws[w].outbuf);
+    }
+    ig_free(e->ws);
+    e->ws = NULL;
+    e->n_ws = 0;
     e->tile = 0;
+}
+
+/* Sizes n workspaces for tiles of edge `tile`; keeps them when they fit. */
+static int
+engine_workspace(struct engine *e, int tile, int n, struct ig_error *err)
+{
+    if (e->ws && e->tile == tile && e->n_ws >= n)
+        return 0;
+    workspace_free(e);
     e->pitch = tile + 2 * e->margin + 2 * e->border;
     e->slot_floats = (size_t)e->pitch * e->pitch * e->max_stride;
     const struct op *oo = &e->ops[e->out_op];
     int hr = oo->up * oo->shuffle;              /* 1 when folded to low resolution */
     e->out_floats = (size_t)tile * hr * tile * hr * oo->stride;
-    e->slots = ig_calloc((size_t)e->n_slots, sizeof *e->slots);
-    e->outbuf = falloc(e->out_floats);
-    int ok = e->slots && e->outbuf;
-    for (int i = 0; ok && i < e->n_slots; i++)
-        ok = (e->slots[i] = falloc(e->slot_floats)) != NULL;
-    if (!ok)
+    e->ws = ig_calloc((size_t)n, sizeof *e->ws);
+    int ok = e->ws != NULL;
+    if (ok)
+        e->n_ws = n;
+    for (int w = 0; ok && w < n; w++) {
+        e->ws[w].slots = ig_calloc((size_t)e->n_slots, sizeof *e->ws[w].slots);
+        e->ws[w].outbuf = falloc(e->out_floats);
+        ok = e->ws[w].slots && e->ws[w].outbuf;
+        for (int i = 0; ok && i < e->n_slots; i++)
+            ok = (e->ws[w].slots[i] = falloc(e->slot_floats)) != NULL;
+    }
+    if (!ok) {
+        workspace_free(e);
         return ig_error_set(err, 500, "out_of_memory", "out of memory for %d-pixel tiles", tile);
+    }
     e->tile = tile;
     return 0;
 }
@@ -541,19 +564,21 @@ engine_workspace(struct engine *e, int tile, struct ig_error *err)
 
 struct tile {
     struct engine *e;
+    struct workspace *ws;
     const struct img *in;
     int x0, y0, x1, y1;        /* core, input pixels */
     int ex0, ey0, ex1, ey1;    /* extended by the margin, clipped to the image */
-    const struct op *o;        /* the op being run */
     struct conv_args ca;
     struct conv_seg seg[CONV_MAX_SEGS];
     int rx0, ry0, rw, rh;      /* the op's region, in extended-tile coordinates */
 };
 
 static float *
-at(const struct engine *e, int slot, int stride, int x, int y)
+at(const struct tile *t, int slot, int stride, int x, int y)
 {
-    return e->slots[slot] + ((size_t)(y + e->border) * e->pitch + (size_t)(x + e->border)) * stride;
+    const struct engine *e = t->e;
+    return t->ws->slots[slot] +
+           ((size_t)(y + e->border) * e->pitch + (size_t)(x + e->border)) * stride;
 }
 
 static void
@@ -575,39 +600,27 @@ op_region(struct tile *t, const struct op *o)
 static void
 zero_ring(struct tile *t, const struct op *o)
 {
-    const struct engine *e = t->e;
-    int B = e->border, s = o->stride;
+    int B = t->e->border, s = o->stride;
     for (int y = t->ry0 - B; y < t->ry0 + t->rh + B; y++) {
         if (y < t->ry0 || y >= t->ry0 + t->rh) {
-            memset(at(e, o->slot, s, t->rx0 - B, y), 0,
+            memset(at(t, o->slot, s, t->rx0 - B, y), 0,
                    (size_t)(t->rw + 2 * B) * s * sizeof(float));
         } else {
-            memset(at(e, o->slot, s, t->rx0 - B, y), 0, (size_t)B * s * sizeof(float));
-            memset(at(e, o->slot, s, t->rx0 + t->rw, y), 0, (size_t)B * s * sizeof(float));
+            memset(at(t, o->slot, s, t->rx0 - B, y), 0, (size_t)B * s * sizeof(float));
+            memset(at(t, o->slot, s, t->rx0 + t->rw, y), 0, (size_t)B * s * sizeof(float));
         }
     }
 }
 
 static void
-run_conv_part(void *arg, int i, int n)
+run_elementwise(struct tile *t, const struct op *o)
 {
-    struct tile *t = arg;
-    int oh = t->ca.oh;
-    conv_rows(&t->ca, (int)((long)oh * i / n), (int)((long)oh * (i + 1) / n));
-}
-
-static void
-run_elementwise_part(void *arg, int i, int n)
-{
-    struct tile *t = arg;
     const struct engine *e = t->e;
-    const struct op *o = t->o;
-    int y0 = t->ry0 + (int)((long)t->rh * i / n), y1 = t->ry0 + (int)((long)t->rh * (i + 1) / n);
-    for (int y = y0; y < y1; y++)
+    for (int y = t->ry0; y < t->ry0 + t->rh; y++)
         for (int x = t->rx0; x < t->rx0 + t->rw; x++) {
-            float *d = at(e, o->slot, o->stride, x, y);
+            float *d = at(t, o->slot, o->stride, x, y);
             const struct op *s0 = &e->ops[o->src_op[0]];
-            const float *a = at(e, s0->slot, s0->stride, x, y);
+            const float *a = at(t, s0->slot, s0->stride, x, y);
             if (o->kind == OP_SCALE) {
                 for (int c = 0; c < o->channels; c++)
                     d[c] = a[c] * o->beta;
@@ -619,7 +632,7 @@ run_elementwise_part(void *arg, int i, int n)
                     d[c] = a[c];
                 for (int j = 1; j < o->n_src; j++) {
                     const struct op *sj = &e->ops[o->src_op[j]];
-                    const float *b = at(e, sj->slot, sj->stride, x, y);
+                    const float *b = at(t, sj->slot, sj->stride, x, y);
                     for (int c = 0; c < o->channels; c++)
                         d[c] += b[c];
                 }
@@ -631,7 +644,6 @@ static void
 run_op(struct tile *t, const struct op *o)
 {
     struct engine *e = t->e;
-    t->o = o;
     op_region(t, o);
     if (o->kind == OP_INPUT) {
         for (int y = 0; y < t->rh; y++)
@@ -639,7 +651,7 @@ run_op(struct tile *t, const struct op *o)
                 const uint8_t *p = t->in->rgba +
                                    ((size_t)(t->ey0 + t->ry0 + y) * t->in->width +
                                     (size_t)(t->ex0 + t->rx0 + x)) * 4;
-                float *d = at(e, o->slot, o->stride, t->rx0 + x, t->ry0 + y);
+                float *d = at(t, o->slot, o->stride, t->rx0 + x, t->ry0 + y);
                 for (int c = 0; c < 3; c++)
                     d[c] = p[c] * e->in_scale;
             }
@@ -647,14 +659,14 @@ run_op(struct tile *t, const struct op *o)
         return;
     }
     if (o->kind != OP_CONV) {
-        pool_run(e->pool, run_elementwise_part, t);
+        run_elementwise(t, o);
         zero_ring(t, o);
         return;
     }
     struct conv_args *a = &t->ca;
     for (int s = 0; s < o->nseg; s++) {
         const struct op *so = &e->ops[o->seg_op[s]];
-        t->seg[s].base = e->slots[so->slot];
+        t->seg[s].base = t->ws->slots[so->slot];
         t->seg[s].stride = so->stride;
         t->seg[s].c = so->channels / (o->shuffle * o->shuffle);
     }
@@ -672,7 +684,7 @@ run_op(struct tile *t, const struct op *o)
     a->relu = o->relu;
     a->out_stride = o->stride;
     if (o->slot >= 0) {
-        a->out = at(e, o->slot, o->stride, t->rx0, t->ry0);
+        a->out = at(t, o->slot, o->stride, t->rx0, t->ry0);
         a->out_pitch = e->pitch;
         a->ow = t->rw;
         a->oh = t->rh;
@@ -680,14 +692,14 @@ run_op(struct tile *t, const struct op *o)
         a->oy = t->ry0;
     } else {
         int f = o->up * o->shuffle;
-        a->out = e->outbuf;
+        a->out = t->ws->outbuf;
         a->out_pitch = (t->x1 - t->x0) * f;
         a->ow = (t->x1 - t->x0) * f;
         a->oh = (t->y1 - t->y0) * f;
         a->ox = t->rx0 * f;
         a->oy = t->ry0 * f;
     }
-    pool_run(e->pool, run_conv_part, t);
+    conv_rows(a, 0, a->oh);
     if (o->slot >= 0)
         zero_ring(t, o);
 }
@@ -701,15 +713,50 @@ store_output(const struct tile *t, struct img *out)
     int ds = oo->d2s, stride = oo->stride, bw = w / ds;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            const float *s = e->outbuf + ((size_t)(y / ds) * bw + x / ds) * stride +
+            const float *s = t->ws->outbuf + ((size_t)(y / ds) * bw + x / ds) * stride +
                              ((y % ds) * ds + x % ds) * 3;
-            uint8_t *d = out->rgba + ((size_t)(t->y0 * f + y) * out->width + (size_t)(t->x0 * f + x)) * 4;
+            uint8_t *d = out->rgba +
+                         ((size_t)(t->y0 * f + y) * out->width + (size_t)(t->x0 * f + x)) * 4;
             for (int c = 0; c < 3; c++) {
                 float v = nearbyintf(s[c] * e->out_scale);
                 d[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
             d[3] = 255;
         }
+}
+
+/* One job: tiles handed out one at a time to the pool's threads. */
+struct job {
+    struct engine *e;
+    const struct img *in;
+    struct img *out;
+    int tile, cols, n_tiles;
+    atomic_int next;
+};
+
+static void
+tile_worker(void *arg, int idx, int n)
+{
+    struct job *j = arg;
+    struct engine *e = j->e;
+    struct tile t;
+    memset(&t, 0, sizeof t);
+    t.e = e;
+    t.ws = &e->ws[idx];
+    t.in = j->in;
+    for (int k; (k = atomic_fetch_add(&j->next, 1)) < j->n_tiles;) {
+        t.x0 = k % j->cols * j->tile;
+        t.y0 = k / j->cols * j->tile;
+        t.x1 = t.x0 + j->tile < j->in->width ? t.x0 + j->tile : j->in->width;
+        t.y1 = t.y0 + j->tile < j->in->height ? t.y0 + j->tile : j->in->height;
+        t.ex0 = t.x0 - e->margin < 0 ? 0 : t.x0 - e->margin;
+        t.ey0 = t.y0 - e->margin < 0 ? 0 : t.y0 - e->margin;
+        t.ex1 = t.x1 + e->margin > j->in->width ? j->in->width : t.x1 + e->margin;
+        t.ey1 = t.y1 + e->margin > j->in->height ? j->in->height : t.y1 + e->margin;
+        for (int i = 0; i < e->n_ops; i++)
+            run_op(&t, &e->ops[i]);
+        store_output(&t, j->out);
+    }
 }
 
 static struct engine *
@@ -730,6 +777,20 @@ engine_get(const char *dir, struct ig_error *err, double *load_ms)
     }
     pthread_mutex_unlock(&cache_mu);
     return e;
+}
+
+/* RDN_DEFAULT_TILE, unless the receptive field is wide (thick's margin is
+ * 154 pixels): then the largest tile whose workspace fits the budget, since
+ * the overlap, not memory, is what small tiles cost there. */
+static int
+default_tile(const struct engine *e)
+{
+    if (4 * e->margin <= RDN_DEFAULT_TILE)
+        return RDN_DEFAULT_TILE;
+    double per = (double)e->n_slots * e->max_stride * sizeof(float);
+    int pitch = (int)sqrt(RDN_WIDE_BUDGET / per);
+    int tile = (pitch - 2 * e->margin - 2 * e->border) / 16 * 16;
+    return tile < 32 ? 32 : tile;
 }
 
 static int
@@ -753,16 +814,27 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
                             e->factor, scale);
     int threads = opts && opts->threads > 0 ? opts->threads : default_threads();
     threads = threads > RDN_MAX_THREADS ? RDN_MAX_THREADS : threads;
-    int tile = opts && opts->tile > 0 ? opts->tile : RDN_DEFAULT_TILE;
+    int tile = opts && opts->tile > 0 ? opts->tile : default_tile(e);
     int big = in->width > in->height ? in->width : in->height;
     tile = tile > big ? big : tile;
+    /* by default, cut small images finer so every thread has a tile, while
+     * the margin stays small against the tile */
+    while (!(opts && opts->tile > 0) && tile / 2 >= 4 * e->margin && tile > 32 &&
+           (long)((in->width + tile - 1) / tile) * ((in->height + tile - 1) / tile) < threads)
+        tile = (tile + 1) / 2;
     if ((long)in->width * scale > 65535 || (long)in->height * scale > 65535)
         return ig_error_set(err, 413, "image_too_large", "output would exceed 65535 pixels a side");
     struct img *o = img_new(in->width * scale, in->height * scale);
     if (!o)
         return ig_error_set(err, 500, "out_of_memory", "out of memory");
+    struct job job = {.e = e, .in = in, .out = o, .tile = tile};
+    job.cols = (in->width + tile - 1) / tile;
+    job.n_tiles = job.cols * ((in->height + tile - 1) / tile);
+    atomic_init(&job.next, 0);
+    /* no more threads than tiles: each one costs a workspace */
+    threads = threads > job.n_tiles ? job.n_tiles : threads;
     pthread_mutex_lock(&e->lock);
-    int rc = engine_workspace(e, tile, err);
+    int rc = engine_workspace(e, tile, threads, err);
     if (rc == 0 && (!e->pool || e->pool->n != threads)) {
         pool_free(e->pool);
         e->pool = pool_new(threads);
@@ -770,27 +842,9 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
             rc = ig_error_set(err, 500, "out_of_memory", "cannot start %d threads", threads);
     }
     double t0 = now_ms();
-    struct tile *t = rc == 0 ? ig_calloc(1, sizeof *t) : NULL;
-    if (rc == 0 && !t)
-        rc = ig_error_set(err, 500, "out_of_memory", "out of memory");
-    for (int y0 = 0; rc == 0 && y0 < in->height; y0 += tile)
-        for (int x0 = 0; x0 < in->width; x0 += tile) {
-            t->e = e;
-            t->in = in;
-            t->x0 = x0;
-            t->y0 = y0;
-            t->x1 = x0 + tile < in->width ? x0 + tile : in->width;
-            t->y1 = y0 + tile < in->height ? y0 + tile : in->height;
-            t->ex0 = x0 - e->margin < 0 ? 0 : x0 - e->margin;
-            t->ey0 = y0 - e->margin < 0 ? 0 : y0 - e->margin;
-            t->ex1 = t->x1 + e->margin > in->width ? in->width : t->x1 + e->margin;
-            t->ey1 = t->y1 + e->margin > in->height ? in->height : t->y1 + e->margin;
-            for (int i = 0; i < e->n_ops; i++)
-                run_op(t, &e->ops[i]);
-            store_output(t, o);
-            st.tiles++;
-        }
-    ig_free(t);
+    if (rc == 0)
+        pool_run(e->pool, tile_worker, &job);
+    st.tiles = job.n_tiles;
     st.run_ms = now_ms() - t0;
     st.margin = e->margin;
     st.macs = e->m.macs_per_px * in->width * in->height;
