@@ -85,10 +85,15 @@ taps_at(const struct conv_args *a, int Y, int x, int n, int kx, int np, struct t
         }                                                                                       \
         __m512 zero = _mm512_setzero_ps();                                                      \
         for (int p = 0; p < n; p++) {                                                           \
-            float *o = a->out + ((size_t)y * a->out_pitch + x + p) * a->out_stride +            \
-                       (size_t)jb * CONV_LANES;                                                 \
-            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) _mm512_storeu_ps(             \
-                o + j * CONV_LANES, a->relu ? _mm512_max_ps(acc[p][j], zero) : acc[p][j]);      \
+            size_t px = ((size_t)y * a->out_pitch + x + p);                                     \
+            float *o = a->out + px * a->out_stride + (size_t)jb * CONV_LANES;                   \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) {                             \
+                __m512 v = a->relu ? _mm512_max_ps(acc[p][j], zero) : acc[p][j];                \
+                if (a->res)                                                                     \
+                    v = _mm512_add_ps(v, _mm512_loadu_ps(a->res + px * a->res_stride +          \
+                                                         (size_t)(jb + j) * CONV_LANES));       \
+                _mm512_storeu_ps(o + j * CONV_LANES, v);                                        \
+            }                                                                                   \
         }                                                                                       \
     }
 
@@ -148,10 +153,12 @@ rows_portable(const struct conv_args *a, int y0, int y1)
                         }
                     }
                 for (int p = 0; p < n; p++) {
-                    float *o = a->out + ((size_t)y * a->out_pitch + x + p) * a->out_stride +
-                               (size_t)jb * CONV_LANES;
+                    size_t px = (size_t)y * a->out_pitch + x + p;
+                    float *o = a->out + px * a->out_stride + (size_t)jb * CONV_LANES;
+                    const float *rs = a->res ? a->res + px * a->res_stride + (size_t)jb * CONV_LANES
+                                             : NULL;
                     for (int l = 0; l < CONV_LANES; l++)
-                        o[l] = a->relu && acc[p][l] < 0 ? 0 : acc[p][l];
+                        o[l] = (a->relu && acc[p][l] < 0 ? 0 : acc[p][l]) + (rs ? rs[l] : 0.0f);
                 }
             }
         }

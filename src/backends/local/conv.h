@@ -30,6 +30,8 @@ struct conv_args {
     int up;                    /* input is read through nearest upsampling by up (1: none) */
     int shuffle;               /* input is read through depth-to-space by shuffle (1: none) */
     int relu;
+    const float *res;          /* NULL, or a residual added after the bias (and relu) */
+    int res_stride;            /* floats per pixel; rows of it share out_pitch */
     float *out;                /* output pixel (0, 0) */
     int out_stride, out_pitch; /* floats per pixel, pixels per row */
     int ow, oh;                /* output size */

@@ -55,6 +55,7 @@ struct op {
     /* conv */
     int k, cin, cout_pad, relu, up, shuffle;
     int d2s;                   /* output conv folded to low resolution: depth-to-space on store */
+    int has_res, res_op;       /* a following Add folded in: this op's output += res_op's */
     float *w, *b;              /* packed, 64-byte aligned */
     int nseg;
     int *seg_op;               /* ops read as the input, in channel order */
@@ -306,6 +307,33 @@ fold_upsample(struct op *o, const struct tfjs_node *nd)
     return 0;
 }
 
+/* An Add of a conv (feeding nothing else) and a tensor computed before it
+ * becomes the conv's epilogue: one pass over memory fewer, one buffer fewer.
+ * 0 when fused (op_of[node] then names the conv). */
+static int
+fuse_add(struct engine *e, int *op_of, int node, int *tmp)
+{
+    const struct tfjs_model *m = &e->m;
+    const struct tfjs_node *nd = &m->nodes[node];
+    if (nd->n_in != 2 || node == m->output)
+        return -1;
+    for (int j = 0; j < 2; j++) {
+        int cn = nd->in[j], rn = nd->in[1 - j];
+        if (m->nodes[cn].op != TFJS_CONV || op_of[cn] < 0 || cn == m->output ||
+            count_consumers(m, cn) != 1)
+            continue;
+        struct op *co = &e->ops[op_of[cn]];
+        if (co->relu || co->has_res || resolve(m, op_of, rn, tmp, 0, CONV_MAX_SEGS) != 1 ||
+            tmp[0] >= op_of[cn])
+            continue;
+        co->has_res = 1;
+        co->res_op = tmp[0];
+        op_of[node] = op_of[cn];
+        return 0;
+    }
+    return -1;
+}
+
 static int
 build_ops(struct engine *e, const char *dir, struct ig_error *err)
 {
@@ -333,6 +361,8 @@ build_ops(struct engine *e, const char *dir, struct ig_error *err)
         }
         if (nd->op == TFJS_CONCAT || nd->op == TFJS_IDENTITY || nd->op == TFJS_UPSAMPLE ||
             nd->op == TFJS_SHUFFLE)
+            continue;
+        if (nd->op == TFJS_ADD && fuse_add(e, op_of, i, tmp) == 0)
             continue;
         if (nd->op == TFJS_RELU && m->nodes[nd->in[0]].op == TFJS_CONV &&
             count_consumers(m, nd->in[0]) == 1 && i != m->output && nd->in[0] != m->output) {
@@ -451,6 +481,11 @@ plan_memory(struct engine *e, struct ig_error *err)
                 s->need = o->need + own;
             if (last[src[j]] < i)
                 last[src[j]] = i;
+        }
+        if (o->has_res) {
+            struct op *s = &e->ops[o->res_op];
+            s->need = s->need < o->need ? o->need : s->need;
+            last[o->res_op] = last[o->res_op] < i ? i : last[o->res_op];
         }
     }
     e->margin = e->ops[0].need;
@@ -682,6 +717,12 @@ run_op(struct tile *t, const struct op *o)
     a->up = o->up;
     a->shuffle = o->shuffle;
     a->relu = o->relu;
+    a->res = NULL;
+    if (o->has_res) {
+        const struct op *ro = &e->ops[o->res_op];
+        a->res = at(t, ro->slot, ro->stride, t->rx0, t->ry0);
+        a->res_stride = ro->stride;
+    }
     a->out_stride = o->stride;
     if (o->slot >= 0) {
         a->out = at(t, o->slot, o->stride, t->rx0, t->ry0);
