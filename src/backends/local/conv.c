@@ -36,6 +36,13 @@ static inline void
 taps_at(const struct conv_args *a, int Y, int x, int n, int kx, int np, struct taps *t)
 {
     const int f = a->up * a->shuffle, B = a->border;
+    if (f == 1) {              /* the common case: no division per tap */
+        for (int p = 0; p < np; p++) {
+            t->off[p] = (long)(Y + B) * a->pitch + a->ox + x + (p < n ? p : 0) + kx - a->k / 2 + B;
+            t->sub[p] = 0;
+        }
+        return;
+    }
     int iy = (Y + f * B) / f - B, sy = Y - iy * f;
     for (int p = 0; p < np; p++) {
         int X = a->ox + x + (p < n ? p : 0) + kx - a->k / 2;

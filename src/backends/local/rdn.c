@@ -42,7 +42,7 @@
 
 #define RDN_MAX_THREADS 16
 #define RDN_DEFAULT_TILE 192
-#define RDN_WIDE_BUDGET (384.0 * 1024 * 1024)   /* bytes per thread's workspace */
+#define RDN_WIDE_BUDGET (512.0 * 1024 * 1024)   /* bytes per thread's workspace */
 
 enum op_kind { OP_INPUT, OP_CONV, OP_ADD, OP_SCALE, OP_RELU };
 
@@ -564,18 +564,30 @@ workspace_free(struct engine *e)
     e->tile = 0;
 }
 
-/* Sizes n workspaces for tiles of edge `tile`; keeps them when they fit. */
+/* The row pitch tiles of edge `tile` need on an image whose longer side is
+ * `big`: the margin never reaches past the image. */
 static int
-engine_workspace(struct engine *e, int tile, int n, struct ig_error *err)
+tile_pitch(const struct engine *e, int tile, int big)
 {
-    if (e->ws && e->tile == tile && e->n_ws >= n)
-        return 0;
-    workspace_free(e);
-    e->pitch = tile + 2 * e->margin + 2 * e->border;
-    e->slot_floats = (size_t)e->pitch * e->pitch * e->max_stride;
+    int ext = tile + 2 * e->margin;
+    return (ext < big ? ext : big) + 2 * e->border;
+}
+
+/* Sizes n workspaces for tiles of edge `tile` on an image whose longer side
+ * is `big`; keeps the ones it has when they are large enough. */
+static int
+engine_workspace(struct engine *e, int tile, int big, int n, struct ig_error *err)
+{
+    int pitch = tile_pitch(e, tile, big);
     const struct op *oo = &e->ops[e->out_op];
     int hr = oo->up * oo->shuffle;              /* 1 when folded to low resolution */
-    e->out_floats = (size_t)tile * hr * tile * hr * oo->stride;
+    size_t out_floats = (size_t)tile * hr * tile * hr * oo->stride;
+    if (e->ws && e->pitch >= pitch && e->out_floats >= out_floats && e->n_ws >= n)
+        return 0;
+    workspace_free(e);
+    e->pitch = pitch;
+    e->slot_floats = (size_t)e->pitch * e->pitch * e->max_stride;
+    e->out_floats = out_floats;
     e->ws = ig_calloc((size_t)n, sizeof *e->ws);
     int ok = e->ws != NULL;
     if (ok)
@@ -824,14 +836,17 @@ engine_get(const char *dir, struct ig_error *err, double *load_ms)
  * 154 pixels): then the largest tile whose workspace fits the budget, since
  * the overlap, not memory, is what small tiles cost there. */
 static int
-default_tile(const struct engine *e)
+default_tile(const struct engine *e, int big)
 {
     if (4 * e->margin <= RDN_DEFAULT_TILE)
         return RDN_DEFAULT_TILE;
     double per = (double)e->n_slots * e->max_stride * sizeof(float);
-    int pitch = (int)sqrt(RDN_WIDE_BUDGET / per);
-    int tile = (pitch - 2 * e->margin - 2 * e->border) / 16 * 16;
-    return tile < 32 ? 32 : tile;
+    for (int tile = big; tile > 32; tile -= 16) {
+        int p = tile_pitch(e, tile, big);
+        if ((double)p * p * per <= RDN_WIDE_BUDGET)
+            return tile;
+    }
+    return 32;
 }
 
 static int
@@ -855,8 +870,8 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
                             e->factor, scale);
     int threads = opts && opts->threads > 0 ? opts->threads : default_threads();
     threads = threads > RDN_MAX_THREADS ? RDN_MAX_THREADS : threads;
-    int tile = opts && opts->tile > 0 ? opts->tile : default_tile(e);
     int big = in->width > in->height ? in->width : in->height;
+    int tile = opts && opts->tile > 0 ? opts->tile : default_tile(e, big);
     tile = tile > big ? big : tile;
     /* by default, cut small images finer so every thread has a tile, while
      * the margin stays small against the tile */
@@ -875,7 +890,7 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
     /* no more threads than tiles: each one costs a workspace */
     threads = threads > job.n_tiles ? job.n_tiles : threads;
     pthread_mutex_lock(&e->lock);
-    int rc = engine_workspace(e, tile, threads, err);
+    int rc = engine_workspace(e, tile, big, threads, err);
     if (rc == 0 && (!e->pool || e->pool->n != threads)) {
         pool_free(e->pool);
         e->pool = pool_new(threads);
@@ -888,6 +903,8 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
     st.tiles = job.n_tiles;
     st.run_ms = now_ms() - t0;
     st.margin = e->margin;
+    st.workspace_mb = (double)e->n_ws * (e->n_slots * e->slot_floats + e->out_floats) *
+                      sizeof(float) / (1024.0 * 1024.0);
     st.macs = e->m.macs_per_px * in->width * in->height;
     pthread_mutex_unlock(&e->lock);
     if (rc == 0 && in->info.has_alpha) {

@@ -20,6 +20,7 @@ struct rdn_stats {
     double run_ms;             /* the network, all tiles */
     long long macs;            /* useful multiply-adds (input pixels x model cost) */
     int tiles, margin, threads, tile;
+    double workspace_mb;       /* tile buffers held by the cached engine */
     const char *kernel;        /* "avx512" or "portable" */
 };
 
