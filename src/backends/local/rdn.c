@@ -2,30 +2,35 @@
 /* rdn.c -- adapter local-rdn: UpscalerJS RDN/RRDN upscalers on our own engine.
  *
  * Why an engine of our own: Debian bookworm has no ONNX Runtime, ncnn or
- * TFLite, OpenCV's dnn cannot read TF.js, and the models need only five
- * ops. tfjs.c reads the graph; this file plans and runs it; conv.c is the
+ * TFLite, OpenCV's dnn cannot read TF.js, and the models need only seven
+ * ops (conv, relu, concat, add, nearest upsampling; thick adds a scalar
+ * multiply and depth-to-space). tfjs.c reads the graph; this file plans and runs it; conv.c is the
  * one kernel that matters.
  *
  * Planning turns the Keras graph into a short list of real ops (conv, add,
- * scale, relu) over pooled buffers. Concatenate, linear activations,
- * upsampling and depth-to-space become addressing, not ops; a ReLU right
- * after a conv that feeds nothing else is fused into it. Buffers are
- * assigned by liveness, so slim needs five or six whatever its depth.
+ * scale, relu) over pooled buffers. Concatenate and linear activations
+ * become addressing, not ops; a ReLU right after a conv that feeds nothing
+ * else is fused into it, and so is an Add of such a conv and an earlier
+ * tensor (the residuals). The output conv behind a nearest upsampling is
+ * folded to input resolution (fold_upsample). Buffers are assigned by
+ * liveness, so slim needs a handful whatever its depth.
  *
  * Tiling: the image is cut into core tiles; each op computes its core plus
  * the margin its consumers still need (the receptive field left between it
  * and the output), clipped to the image. Every buffer has a zero border, so
  * at the image edge a 3x3/5x5 read sees exactly the zero "same" padding the
  * model was trained with, and inside the image it sees real neighbours:
- * tiles therefore join without seams and the result does not depend on the
- * tile size, only on float summation order. The output conv reads the
- * low-resolution buffer through the upsampling and writes only the core.
+ * tiles therefore join without seams, and since every output pixel is summed
+ * in the same order whatever the tile, the bytes do not depend on the tile
+ * size or the thread count.
  *
- * Threads: each op's rows are split across a small persistent pool (the job
- * already runs on its own worker; the pool adds threads-1). Model, plan,
- * buffers and pool live in a cache keyed by model folder, built on first
- * use and kept: fresh pages cost 12-15 us each on this machine, so a warm
- * job must touch no new memory. One job at a time uses an engine. */
+ * Threads: the job already runs on its own worker; a small persistent pool
+ * adds threads-1, and each thread pulls whole tiles from an atomic counter
+ * into a workspace of its own. No barrier per layer: on this shared 2-core
+ * machine a descheduled thread must not stall the other one. Model, plan,
+ * workspaces and pool live in a cache keyed by model folder, built on first
+ * use and kept: fresh pages cost 12-15 us each here, so a warm job touches
+ * no new memory. One job at a time uses an engine (its mutex). */
 #include "backends/local/rdn.h"
 #include "backends/local/conv.h"
 #include "backends/local/tfjs.h"
