@@ -47,7 +47,7 @@
 
 #define RDN_MAX_THREADS 16
 #define RDN_DEFAULT_TILE 192
-#define RDN_WIDE_BUDGET (512.0 * 1024 * 1024)   /* bytes per thread's workspace */
+#define RDN_WIDE_BUDGET (640.0 * 1024 * 1024)   /* bytes per thread's workspace */
 
 enum op_kind { OP_INPUT, OP_CONV, OP_ADD, OP_SCALE, OP_RELU };
 
