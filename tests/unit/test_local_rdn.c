@@ -3,13 +3,15 @@
  *
  * 1.x  exactness: every shipped golden (fixture.png upscaled by UpscalerJS)
  *      is matched within 1 LSB per channel, for slim, medium and thick;
- *      the result is the same bytes at any thread count and tile size.
+ *      the result is the same bytes at any thread count and tile size, and
+ *      the portable kernel meets the goldens as the AVX-512 one does.
  * 2.x  hostile models: broken model.json, truncated shards, an unknown
  *      layer, and a loop truncating the JSON and the shard at many lengths.
  * 3.x  the backend: 1x1, grey and 16-bit inputs, alpha kept, an over-limit
  *      image refused from its header, `available` without model files.
  * Sanitizer builds skip the thick goldens and medium's x3/x4 (minutes under ASan). */
 #include "testutil.h"
+#include "backends/local/conv.h"
 #include "backends/local/rdn.h"
 #include "backends/local/tfjs.h"
 #include "core/alloc.h"
@@ -141,6 +143,25 @@ test_1_4_thread_tile_invariance(void **state)
         img_free(o);
     }
     img_free(ref);
+    img_free(gold);
+    img_free(in);
+    rdn_shutdown();
+}
+
+/* 1.5 the portable kernel (machines without AVX-512) meets the goldens too */
+static void
+test_1_5_portable_kernel(void **state)
+{
+    struct img *in = load_png(deps("npm/esrgan-slim/assets/fixture.png"));
+    struct img *gold = load_png(deps("npm/esrgan-slim/assets/samples/2x/result.png"));
+    conv_force_portable(1);
+    assert_string_equal(conv_kernel_name(), "portable");
+    struct img *out = upscale("npm/esrgan-slim", 2, in, 2, 64);
+    conv_force_portable(0);
+    int d = max_diff(out, gold);
+    if (d > 1)
+        fail_msg("portable kernel: max |delta| %d", d);
+    img_free(out);
     img_free(gold);
     img_free(in);
     rdn_shutdown();
@@ -549,6 +570,7 @@ main(void)
         cmocka_unit_test(test_1_2_goldens_medium),
         cmocka_unit_test(test_1_3_goldens_thick),
         cmocka_unit_test(test_1_4_thread_tile_invariance),
+        cmocka_unit_test(test_1_5_portable_kernel),
         cmocka_unit_test(test_2_1_bad_model_json),
         cmocka_unit_test(test_2_2_truncated_shard),
         cmocka_unit_test(test_2_3_unknown_layer),

@@ -25,6 +25,7 @@
 #include "backends/local/conv.h"
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #define NP 6                   /* output pixels per block (portable kernel) */
@@ -176,10 +177,19 @@ rows_portable(const struct conv_args *a, int y0, int y1)
         }
 }
 
+static atomic_int force_portable;
+
 static int
 have_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    return !atomic_load(&force_portable) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("fma");
+}
+
+void
+conv_force_portable(int on)
+{
+    atomic_store(&force_portable, on != 0);
 }
 
 void

@@ -43,5 +43,8 @@ struct conv_args {
 void conv_rows(const struct conv_args *a, int y0, int y1);
 /* "avx512" or "portable": which kernel conv_rows uses on this machine. */
 const char *conv_kernel_name(void);
+/* Forces the portable kernel (on != 0) or restores the dispatch, so tests
+ * can hold the fallback to the goldens on an AVX-512 machine. */
+void conv_force_portable(int on);
 
 #endif
