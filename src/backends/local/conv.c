@@ -11,7 +11,8 @@
  * upsampling or a depth-to-space in place. So no OpenBLAS.
  *
  * The kernel keeps a block of output pixels by output channels in zmm
- * accumulators (6 x 64 channels, 8 x 48, 12 x 32 or 12 x 16 for narrower layers);
+ * accumulators (6 x 64 channels, 8 x 48, 12 x 32 or 12 x 16 for narrower
+ * layers, 12 x 8 in ymm for layers of at most 8 outputs);
  * each input channel of each tap costs one broadcast per pixel and one
  * weight load per 16 channels. Weights are HWIO with the output axis padded
  * to 16 lanes, the layout TF.js ships, so the innermost load is contiguous.
@@ -117,11 +118,59 @@ DEF_BLOCK512(2, 12)
 DEF_BLOCK512(3, 8)
 DEF_BLOCK512(4, 6)
 
+/* Layers with at most 8 outputs (slim's 64->4 growth convs): 8-lane ymm
+ * accumulators waste half as many lanes as 16-lane ones would. */
+__attribute__((target("avx512f,fma"))) static void
+block256(const struct conv_args *a, int y, int x, int n)
+{
+    enum { NPB = 12 };
+    __m256 acc[NPB];
+    __m256 bv = _mm256_loadu_ps(a->b);
+    for (int p = 0; p < NPB; p++)
+        acc[p] = bv;
+    const int r = a->k / 2;
+    for (int ky = 0; ky < a->k; ky++) {
+        int Y = a->oy + y + ky - r;
+        for (int kx = 0; kx < a->k; kx++) {
+            struct taps t;
+            taps_at(a, Y, x, n, kx, NPB, &t);
+            const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad;
+            for (int s = 0; s < a->nseg; s++) {
+                const struct conv_seg *g = &a->seg[s];
+                const float *pp[NPB];
+#pragma GCC unroll 16
+                for (int p = 0; p < NPB; p++)
+                    pp[p] = g->base + t.off[p] * g->stride + t.sub[p] * g->c;
+                for (int ci = 0; ci < g->c; ci++, wk += a->cout_pad) {
+                    __m256 wv = _mm256_loadu_ps(wk);
+#pragma GCC unroll 16
+                    for (int p = 0; p < NPB; p++)
+                        acc[p] = _mm256_fmadd_ps(_mm256_set1_ps(pp[p][ci]), wv, acc[p]);
+                }
+            }
+        }
+    }
+    __m256 zero = _mm256_setzero_ps();
+    for (int p = 0; p < n; p++) {
+        size_t px = (size_t)y * a->out_pitch + x + p;
+        __m256 v = a->relu ? _mm256_max_ps(acc[p], zero) : acc[p];
+        if (a->res)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(a->res + px * a->res_stride));
+        _mm256_storeu_ps(a->out + px * a->out_stride, v);
+    }
+}
+
 __attribute__((target("avx512f,fma"))) static void
 rows512(const struct conv_args *a, int y0, int y1)
 {
     static const int np_of[5] = {0, 12, 12, 8, 6};
     int nb = a->cout_pad / CONV_LANES;
+    if (a->cout_pad == CONV_NARROW) {
+        for (int y = y0; y < y1; y++)
+            for (int x = 0; x < a->ow; x += 12)
+                block256(a, y, x, a->ow - x < 12 ? a->ow - x : 12);
+        return;
+    }
     for (int y = y0; y < y1; y++)
         for (int jb = 0; jb < nb; jb += 4) {
             int nc = nb - jb < 4 ? nb - jb : 4, np = np_of[nc];
@@ -144,33 +193,33 @@ rows_portable(const struct conv_args *a, int y0, int y1)
     for (int y = y0; y < y1; y++)
         for (int x = 0; x < a->ow; x += NP) {
             int n = a->ow - x < NP ? a->ow - x : NP;
-            for (int jb = 0; jb < a->cout_pad / CONV_LANES; jb++) {
+            for (int c0 = 0; c0 < a->cout_pad; c0 += CONV_LANES) {
+                int L = a->cout_pad - c0 < CONV_LANES ? a->cout_pad - c0 : CONV_LANES;
                 float acc[NP][CONV_LANES];
                 for (int p = 0; p < NP; p++)
-                    for (int l = 0; l < CONV_LANES; l++)
-                        acc[p][l] = a->b[jb * CONV_LANES + l];
+                    for (int l = 0; l < L; l++)
+                        acc[p][l] = a->b[c0 + l];
                 for (int ky = 0; ky < a->k; ky++)
                     for (int kx = 0; kx < a->k; kx++) {
                         struct taps t;
                         taps_at(a, a->oy + y + ky - r, x, n, kx, NP, &t);
                         const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad +
-                                          (size_t)jb * CONV_LANES;
+                                          (size_t)c0;
                         for (int s = 0; s < a->nseg; s++) {
                             const struct conv_seg *g = &a->seg[s];
                             for (int ci = 0; ci < g->c; ci++, wk += a->cout_pad)
                                 for (int p = 0; p < NP; p++) {
                                     float v = g->base[t.off[p] * g->stride + t.sub[p] * g->c + ci];
-                                    for (int l = 0; l < CONV_LANES; l++)
+                                    for (int l = 0; l < L; l++)
                                         acc[p][l] += v * wk[l];
                                 }
                         }
                     }
                 for (int p = 0; p < n; p++) {
                     size_t px = (size_t)y * a->out_pitch + x + p;
-                    float *o = a->out + px * a->out_stride + (size_t)jb * CONV_LANES;
-                    const float *rs = a->res ? a->res + px * a->res_stride + (size_t)jb * CONV_LANES
-                                             : NULL;
-                    for (int l = 0; l < CONV_LANES; l++)
+                    float *o = a->out + px * a->out_stride + (size_t)c0;
+                    const float *rs = a->res ? a->res + px * a->res_stride + (size_t)c0 : NULL;
+                    for (int l = 0; l < L; l++)
                         o[l] = (a->relu && acc[p][l] < 0 ? 0 : acc[p][l]) + (rs ? rs[l] : 0.0f);
                 }
             }

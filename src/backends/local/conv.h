@@ -10,7 +10,8 @@
 #ifndef IG_BACKENDS_LOCAL_CONV_H
 #define IG_BACKENDS_LOCAL_CONV_H
 
-#define CONV_LANES 16          /* output channels are padded to this */
+#define CONV_LANES 16          /* output channels are padded to this, */
+#define CONV_NARROW 8          /* or to this when there are at most 8 */
 #define CONV_MAX_SEGS 256
 
 struct conv_seg {
@@ -21,7 +22,7 @@ struct conv_seg {
 
 struct conv_args {
     int k;                     /* kernel size (odd) */
-    int cin, cout_pad;         /* input channels; output channels rounded up to CONV_LANES */
+    int cin, cout_pad;         /* input channels; outputs rounded up to CONV_NARROW or CONV_LANES */
     const float *w;            /* [k*k][cin][cout_pad] */
     const float *b;            /* [cout_pad] */
     const struct conv_seg *seg;

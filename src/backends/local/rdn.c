@@ -228,6 +228,8 @@ pool_run(struct pool *p, void (*fn)(void *, int, int), void *arg)
 static int
 round_lanes(int c)
 {
+    if (c <= CONV_NARROW)
+        return CONV_NARROW;
     return (c + CONV_LANES - 1) / CONV_LANES * CONV_LANES;
 }
 
