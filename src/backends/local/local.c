@@ -12,6 +12,7 @@
 static const struct be_local *const locals[] = {
     &be_local_lanczos,
     &be_local_isnet,
+    &be_local_rdn,
 };
 
 const struct be_local *

@@ -33,6 +33,7 @@ struct be_local {
 
 extern const struct be_local be_local_lanczos;
 extern const struct be_local be_local_isnet;
+extern const struct be_local be_local_rdn;
 
 /* The local backend for a config's adapter kind; NULL when there is none. */
 const struct be_local *be_find_local(const char *adapter);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* conv.h -- the direct convolution kernel of the RDN engine.
+ *
+ * Tensors are NHWC float planes with a zero border (see rdn.c): every
+ * buffer of a tile shares one pitch (pixels per row, border included), and
+ * a pixel's channels are contiguous with a per-buffer stride. A convolution
+ * reads a list of such segments as one input (a Concatenate costs nothing),
+ * optionally through a nearest upsampling or a depth-to-space (both cost
+ * nothing either: they are index arithmetic on the read). */
+#ifndef IG_BACKENDS_LOCAL_CONV_H
+#define IG_BACKENDS_LOCAL_CONV_H
+
+#define CONV_LANES 16          /* output channels are padded to this, */
+#define CONV_NARROW 8          /* or to this when there are at most 8 */
+#define CONV_MAX_SEGS 256
+
+struct conv_seg {
+    const float *base;         /* pixel (-border, -border) of the buffer */
+    int c;                     /* channels taken (after a shuffle: per sub-pixel) */
+    int stride;                /* floats per pixel */
+};
+
+struct conv_args {
+    int k;                     /* kernel size (odd) */
+    int cin, cout_pad;         /* input channels; outputs rounded up to CONV_NARROW or CONV_LANES */
+    const float *w;            /* [k*k][cin][cout_pad] */
+    const float *b;            /* [cout_pad] */
+    const struct conv_seg *seg;
+    int nseg;
+    int pitch, border;         /* of the input buffers */
+    int up;                    /* input is read through nearest upsampling by up (1: none) */
+    int shuffle;               /* input is read through depth-to-space by shuffle (1: none) */
+    int relu;
+    const float *res;          /* NULL, or a residual added after the bias (and relu) */
+    int res_stride;            /* floats per pixel; rows of it share out_pitch */
+    float *out;                /* output pixel (0, 0) */
+    int out_stride, out_pitch; /* floats per pixel, pixels per row */
+    int ow, oh;                /* output size */
+    int ox, oy;                /* where output (0, 0) sits in the (upsampled) input grid */
+};
+
+/* Computes output rows [y0, y1). Picks the AVX-512 kernel when the CPU has
+ * it, else a portable one; both give the same results to float rounding. */
+void conv_rows(const struct conv_args *a, int y0, int y1);
+/* "avx512" or "portable": which kernel conv_rows uses on this machine. */
+const char *conv_kernel_name(void);
+/* Forces the portable kernel (on != 0) or restores the dispatch, so tests
+ * can hold the fallback to the goldens on an AVX-512 machine. */
+void conv_force_portable(int on);
+
+#endif
