@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static const vd_check_fn any_checks[] = {vd_check_format, vd_check_size, vd_check_aspect,
-                                         vd_check_blank, vd_check_clipped, vd_check_noise, NULL};
+/* Text and palette run for any class when the job asks for them: an
+ * upscaled or edited poster must still read, and keep its brand colours. */
+static const vd_check_fn any_checks[] = {vd_check_format,  vd_check_size,    vd_check_aspect,
+                                         vd_check_blank,   vd_check_clipped, vd_check_noise,
+                                         vd_check_text,    vd_check_palette, NULL};
 
-static const vd_check_fn generate_checks[] = {vd_check_text, vd_check_palette, NULL};
+static const vd_check_fn generate_checks[] = {NULL};
 static const vd_check_fn edit_checks[] = {vd_check_preserve, vd_check_changed, NULL};
 static const vd_check_fn upscale_checks[] = {vd_check_scale, vd_check_lr_psnr,
                                              vd_check_lr_tile_psnr, vd_check_lr_ssim, NULL};

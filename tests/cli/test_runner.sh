@@ -208,5 +208,34 @@ gw=$(start serve serve --config config.yaml --listen 127.0.0.1:0) || exit 1
 sed "s|config: config.yaml|url: http://$gw|" suite.yaml >remote.yaml
 [ "$(t remote.yaml --jobs 2)" = 0 ] && has "3 passed, 0 failed, 0 drifted" && ok || bad "over HTTP: $(cat last.out)"
 
+# ---- text and gate assertions, read from the gateway's validation gate ----------
+# A poster upscaled by the built-in Lanczos backend must still read "ACME"
+# (the gate's OCR); "ZEBRA" is not on it, so that case fails with its score.
+mkdir -p text/baselines && cd text
+vips text words.v "ACME SUMMER SALE" --dpi 200
+vips invert words.v ink.v && vips embed ink.v poster.png 30 30 700 160 --extend white
+cat >config.yaml <<YAML
+backends:
+  - name: lanczos
+    adapter: local-lanczos
+    contract: {classes: [upscale], scales: [2], grammar: none, tier: bytes,
+               license: {id: LGPL-2.1-or-later, flags: [commercial]}, price: {model: free}}
+YAML
+cat >suite.yaml <<YAML
+version: 1
+gateway: {config: config.yaml}
+baselines: baselines
+cases:
+  - {name: reads, class: upscale, input: poster.png, scale: 2, backends: [lanczos], seeds: 1,
+     assert: {text: "ACME", gate: true}}
+  - {name: misreads, class: upscale, input: poster.png, scale: 2, backends: [lanczos], seeds: 1,
+     assert: {text: "ZEBRA"}}
+YAML
+t suite.yaml --update-baselines >/dev/null
+[ "$(t suite.yaml)" = 1 ] && has "1 passed, 1 failed" && ok || bad "text: $(cat "$tmp/last.out")"
+grep -E "^PASS +reads" "$tmp/last.out" >/dev/null && ok || bad "text reads: $(cat "$tmp/last.out")"
+grep -E "^FAIL.*misreads" "$tmp/last.out" >/dev/null && ok || bad "text misreads: $(cat "$tmp/last.out")"
+cd "$tmp"
+
 echo "test_runner: $pass passed, $fail failed"
 [ "$fail" = 0 ]
