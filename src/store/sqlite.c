@@ -23,7 +23,18 @@ struct sqlite_store {
      * the connection, not the thread: each public call holds this lock so
      * that two threads' transactions never interleave. */
     pthread_mutex_t mu;
+    /* The WAL is folded back into the database by a thread of its own, on
+     * its own connection: SQLite's automatic checkpoint runs inside the
+     * commit that crosses the threshold, and stalled every writer behind
+     * that lock for tens of milliseconds under load. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int ckpt_running, ckpt_stop;
 };
+
+#define CHECKPOINT_MS 500
 
 
 
@@ -705,9 +716,70 @@ sq_close(void *impl)
     struct sqlite_store *s = impl;
     if (!s)
         return;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = 1;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt_thread, NULL);
+        pthread_cond_destroy(&s->ckpt_cv);
+        pthread_mutex_destroy(&s->ckpt_mu);
+    }
+    sqlite3_close(s->ckpt_db);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     ig_free(s);
+}
+
+static void *
+checkpointer(void *arg)
+{
+    struct sqlite_store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CHECKPOINT_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts);
+        if (s->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* PASSIVE: copies what no reader needs, never waits for a writer. */
+        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* Hands checkpoints to the checkpointer thread; on any failure the store
+ * keeps SQLite's automatic checkpoints, which are correct, only slower. */
+static void
+start_checkpointer(struct sqlite_store *s, const char *path)
+{
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    /* The read makes the connection open the WAL; a connection that never
+     * read the database checkpoints nothing. */
+    if (sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(s->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
+    if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
+    s->ckpt_running = 1;
+    sqlite3_wal_autocheckpoint(s->db, 0);
 }
 
 static int
@@ -764,6 +836,7 @@ store_sqlite_open(struct store *st, const char *dir, struct ig_error *err)
         sq_close(s);
         return -1;
     }
+    start_checkpointer(s, path);
     st->ops = &sqlite_ops;
     st->impl = s;
     return 0;
