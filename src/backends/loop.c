@@ -436,6 +436,10 @@ be_loop_new(struct ig_error *err)
         return NULL;
     }
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1024L);
+    /* libcurl sizes its idle-connection cache from the transfers added at
+     * the time; calls come and go, so that sizing closed most connections
+     * after each answer and every call paid a new TCP connect. */
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 256L);
     pthread_mutex_init(&l->mu, NULL);
     if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
         curl_multi_cleanup(l->multi);
