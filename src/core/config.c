@@ -92,22 +92,13 @@ static void diag(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
 static void
 diag(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
 {
-    struct ig_config_diags *d = L->diags;
-    struct ig_config_diag *item;
-    if (!d)
+    if (!L->diags)
         return;
-    void *items = d->items;
-    if (ig_grow(&items, &d->cap, d->n + 1, sizeof *d->items) != 0) {
-        L->oom = 1;
-        return;
-    }
-    d->items = items;
-    item = &d->items[d->n++];
-    item->line = n ? (int)n->start_mark.line + 1 : 1;
-    item->col = n ? (int)n->start_mark.column + 1 : 1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(item->message, sizeof item->message, fmt, ap);
+    if (ig_config_diag_vadd(L->diags, n ? (int)n->start_mark.line + 1 : 1,
+                            n ? (int)n->start_mark.column + 1 : 1, fmt, ap) != 0)
+        L->oom = 1;
     va_end(ap);
 }
 
@@ -1131,6 +1122,20 @@ ig_config_free(struct ig_config *cfg)
 {
     if (cfg)
         ig_arena_free(cfg->arena);
+}
+
+int
+ig_config_diag_vadd(struct ig_config_diags *d, int line, int col, const char *fmt, va_list ap)
+{
+    void *items = d->items;
+    if (ig_grow(&items, &d->cap, d->n + 1, sizeof *d->items) != 0)
+        return -1;
+    d->items = items;
+    struct ig_config_diag *it = &d->items[d->n++];
+    it->line = line;
+    it->col = col;
+    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    return 0;
 }
 
 void

@@ -9,6 +9,7 @@
 #ifndef IG_CORE_CONFIG_H
 #define IG_CORE_CONFIG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "core/error.h"
@@ -236,6 +237,10 @@ struct ig_config *ig_config_load_file(const char *path, struct ig_config_diags *
 struct ig_config *ig_config_load_default(struct ig_config_diags *diags, struct ig_error *err);
 void ig_config_free(struct ig_config *cfg);
 void ig_config_diags_free(struct ig_config_diags *d);
+/* Adds a diagnostic at line:col (1-based). -1 when out of memory. Every
+ * YAML loader (config, prompt specs, test suites) reports through it. */
+int ig_config_diag_vadd(struct ig_config_diags *d, int line, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 const struct ig_backend_cfg *ig_config_backend(const struct ig_config *cfg, const char *name);
 const struct ig_tenant_cfg *ig_config_tenant(const struct ig_config *cfg, const char *name);

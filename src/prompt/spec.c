@@ -40,19 +40,11 @@ static void sdiag(struct sload *L, const yaml_node_t *n, const char *fmt, ...)
 static void
 sdiag(struct sload *L, const yaml_node_t *n, const char *fmt, ...)
 {
-    struct ig_config_diags *d = L->diags;
-    void *items = d->items;
-    if (ig_grow(&items, &d->cap, d->n + 1, sizeof *d->items) != 0) {
-        L->oom = 1;
-        return;
-    }
-    d->items = items;
-    struct ig_config_diag *it = &d->items[d->n++];
-    it->line = n ? (int)n->start_mark.line + 1 : 1;
-    it->col = n ? (int)n->start_mark.column + 1 : 1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    if (ig_config_diag_vadd(L->diags, n ? (int)n->start_mark.line + 1 : 1,
+                            n ? (int)n->start_mark.column + 1 : 1, fmt, ap) != 0)
+        L->oom = 1;
     va_end(ap);
 }
 
