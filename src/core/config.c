@@ -753,6 +753,25 @@ read_ladders(struct loader *L, yaml_node_t *n, void *base)
 }
 
 /* validation: { CLASS: { CHECK: BOUND, ... }, ... } */
+static const char *const *known_checks;
+
+void
+ig_config_known_checks(const char *const *names)
+{
+    known_checks = names;
+}
+
+static int
+check_known(const char *name)
+{
+    if (!known_checks)
+        return 1;
+    for (size_t i = 0; known_checks[i]; i++)
+        if (strcmp(known_checks[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 read_validation(struct loader *L, yaml_node_t *n, void *base)
 {
@@ -790,6 +809,16 @@ read_validation(struct loader *L, yaml_node_t *n, void *base)
             struct ig_threshold *t = &c->thresholds[c->n_thresholds];
             if (!scalar(ck)) {
                 diag(L, ck, "check names must be strings");
+                rc = -1;
+                continue;
+            }
+            if (!check_known(scalar(ck))) {
+                char list[1024] = "";
+                for (size_t i = 0; known_checks[i]; i++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             i ? ", " : "", known_checks[i]);
+                diag(L, ck, "unknown check '%s' in validation.%s (known: %s)", scalar(ck),
+                     scalar(k), list);
                 rc = -1;
                 continue;
             }

@@ -249,6 +249,11 @@ const struct ig_ladder_cfg *ig_config_ladder(const struct ig_config *cfg, enum i
                                              const char *tenant);
 const struct ig_ladder_cfg *ig_config_ladder_named(const struct ig_config *cfg, const char *name);
 /* The configured bound for a check, or dflt when the config names none. */
+/* The check names the validation section may bound (NULL-terminated); a
+ * name outside it is a FILE:LINE:COL error. The validation gate owns the
+ * list and the binary hands it over before loading; NULL (the default)
+ * accepts any name. */
+void ig_config_known_checks(const char *const *names);
 double ig_config_threshold(const struct ig_config *cfg, enum ig_class cls, const char *check,
                            double dflt);
 

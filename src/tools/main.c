@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c -- imagegate's entry point: the verb table and its dispatch. */
 #include "tools/tool.h"
+#include "core/config.h"
+#include "validate/gate.h"
 
 #include <string.h>
 
@@ -60,6 +62,7 @@ find_cmd(const char *name)
 int
 main(int argc, char **argv)
 {
+    ig_config_known_checks(vd_bound_names);
     if (argc < 2) {
         usage(stderr);
         return TOOL_USAGE;

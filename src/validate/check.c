@@ -9,10 +9,27 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const vd_bound_names[] = {
+    "format",   "size",         "aspect",     "blank",      "blank_min_stddev",
+    "clipped",  "noise",        "noise_hf_share", "text",   "palette",
+    "preserve", "changed",      "changed_area",   "lr_psnr", "lr_tile_psnr",
+    "lr_ssim",  "coverage",     "coverage_max",   "halo_bleed", "cut_fg",
+    "composite", NULL};
 
 double
 vd_bound(const struct vd_task *t, const char *name, double dflt)
 {
+    /* A bound outside the list could never be set from a config, since the
+     * config refuses names it does not know: that is a bug here, and the
+     * checks' tests run every bound. */
+    size_t i = 0;
+    while (vd_bound_names[i] && strcmp(vd_bound_names[i], name) != 0)
+        i++;
+    if (!vd_bound_names[i])
+        abort();
     return ig_config_threshold(t->cfg, t->cls, name, dflt);
 }
 

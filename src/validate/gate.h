@@ -97,6 +97,9 @@ int vd_gate_job(void *ud, const struct ig_config *cfg, enum ig_class cls, const 
 
 /* The configured bound for a check of the task's class, or dflt. */
 double vd_bound(const struct vd_task *t, const char *name, double dflt);
+/* Every name vd_bound is asked for (NULL-terminated): what a config's
+ * validation section may set (ig_config_known_checks). */
+extern const char *const vd_bound_names[];
 /* Fills out and returns 0: the usual ending of a check. */
 int vd_result(struct vd_check *out, const char *name, double score, double bound, int pass,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -64,6 +64,10 @@ has config-missing "$tmp/err" 'none.yaml: No such file'
 printf 'backends: [' >"$tmp/trunc.yaml"
 check config-syntax 2 "$bin" config check "$tmp/trunc.yaml"
 has config-syntax "$tmp/err" 'trunc.yaml:[0-9]+:[0-9]+: YAML syntax error'
+# A misspelt check under validation: refused at its place, with the names it could be.
+sed 's/lr_psnr: 31.5/lr_pnsr: 31.5/' "$src/tests/data/config/minimal.yaml" >"$tmp/val.yaml"
+check config-bad-check 2 "$bin" config check "$tmp/val.yaml"
+has config-bad-check "$tmp/err" "val.yaml:47:[0-9]+: unknown check 'lr_pnsr' in validation.upscale \(known: .*lr_psnr"
 check hash-key 0 "$bin" config hash-key foo
 has hash-key "$tmp/out" '^sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae$'
 
