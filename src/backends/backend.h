@@ -184,6 +184,10 @@ enum be_next be_fail_status(struct be_call *c, const char *vendor_message);
 /* Adds an image (copied) to the result. */
 int be_result_add_image(struct be_result *r, const void *data, size_t len, const char *mime);
 int be_add_image(struct be_call *c, const void *data, size_t len, const char *mime);
+/* Builds the download of the next result URL in pending (strings; a URL
+ * the vendor gave, so through the URL guard) and moves *next on; when none
+ * is left, finishes the call with result.ok set. */
+enum be_next be_download_next(struct be_call *c, const json_t *pending, size_t *next);
 /* Decodes standard base64 (a data: URL prefix is skipped). */
 int be_base64_decode(const char *in, struct ig_buf *out);
 int be_base64_encode(const void *data, size_t len, struct ig_buf *out);

@@ -112,18 +112,10 @@ static enum be_next
 next_download(struct be_call *c)
 {
     struct fal_state *s = c->state;
-    const char *url = json_string_value(json_array_get(s->pending, s->next));
-    if (!url) {
-        c->result.ok = 1;
-        c->result.charged = 1;
-        return BE_DONE;
-    }
-    s->next++;
-    if (be_x_start(c, "GET", "%s", url) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
-    c->x.phase = BE_PHASE_FETCH;
-    c->x.untrusted_url = 1;
-    return BE_SEND;
+    enum be_next next = be_download_next(c, s->pending, &s->next);
+    if (next == BE_DONE && c->result.ok)
+        c->result.charged = 1;   /* every output came: the prediction is billed */
+    return next;
 }
 
 static enum be_next

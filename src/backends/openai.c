@@ -198,17 +198,8 @@ static enum be_next
 next_download(struct be_call *c)
 {
     struct openai_state *s = c->state;
-    const char *url = json_string_value(json_array_get(s->pending_urls, s->next_url));
-    if (!url) {
-        c->result.ok = 1;
-        return BE_DONE;
-    }
-    s->next_url++;
-    if (be_x_start(c, "GET", "%s", url) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
-    c->x.phase = BE_PHASE_FETCH;
-    c->x.untrusted_url = 1;
-    return BE_SEND;
+    enum be_next next = be_download_next(c, s->pending_urls, &s->next_url);
+    return next;
 }
 
 /* The answer to a data[].url download. */

@@ -205,6 +205,22 @@ be_add_image(struct be_call *c, const void *data, size_t len, const char *mime)
     return be_result_add_image(&c->result, data, len, mime);
 }
 
+enum be_next
+be_download_next(struct be_call *c, const json_t *pending, size_t *next)
+{
+    const char *url = json_string_value(json_array_get(pending, *next));
+    if (!url) {
+        c->result.ok = 1;
+        return BE_DONE;
+    }
+    (*next)++;
+    if (be_x_start(c, "GET", "%s", url) != 0)
+        return be_fail(c, 500, "upstream_error", "out of memory");
+    c->x.phase = BE_PHASE_FETCH;
+    c->x.untrusted_url = 1;
+    return BE_SEND;
+}
+
 int
 be_base64_decode(const char *in, struct ig_buf *out)
 {
