@@ -477,22 +477,8 @@ budget_settle(struct job *j, int charged, double actual)
     j->reservation = 0;
 }
 
-static void
-limits_release(struct job *j)
-{
-    if (!j->holds_limits)
-        return;
-    char name[128], holder[64];
-    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no);
-    snprintf(name, sizeof name, "backend:%s", backend_name(j));
-    route_limits_release(j->gw->limits, name, holder);
-    snprintf(name, sizeof name, "tenant:%s", j->tenant_name);
-    route_limits_release(j->gw->limits, name, holder);
-    j->holds_limits = 0;
-}
-
-static struct route_limit_spec
-backend_spec(const struct ig_backend_cfg *b)
+struct route_limit_spec
+route_backend_spec(const struct ig_backend_cfg *b)
 {
     return (struct route_limit_spec){
         .rpm = b->contract.limits.rpm,
@@ -503,36 +489,61 @@ backend_spec(const struct ig_backend_cfg *b)
     };
 }
 
-/* Admits the job on the backend and the tenant, both or neither. 1 admitted;
- * 0 with *wait_ms (-1: never within the limits) and why; -1 when the shared
- * limits cannot be reached. */
-static int
-limits_admit(struct job *j, const struct ig_backend_cfg *b, int n, long *wait_ms, char *why,
-             size_t why_size)
+int
+route_admit(struct route_gateway *gw, const char *tenant_name, const struct ig_tenant_cfg *t,
+            const struct ig_backend_cfg *b, int n, const char *holder, long *wait_ms, char *why,
+            size_t why_size)
 {
-    struct route_gateway *gw = j->gw;
     char bname[128], tname[128];
     snprintf(bname, sizeof bname, "backend:%s", b->name);
-    snprintf(tname, sizeof tname, "tenant:%s", j->tenant_name);
-    struct route_limit_spec bs = backend_spec(b);
+    snprintf(tname, sizeof tname, "tenant:%s", tenant_name);
+    struct route_limit_spec bs = route_backend_spec(b);
     struct route_limit_spec ts = {0};
-    if (j->tenant)
-        ts = (struct route_limit_spec){.rpm = j->tenant->rpm, .ipm = j->tenant->ipm,
-                                       .concurrency = j->tenant->concurrency};
+    if (t)
+        ts = (struct route_limit_spec){.rpm = t->rpm, .ipm = t->ipm, .concurrency = t->concurrency};
     long now = route_now_ms();
-    /* The holder names the attempt about to start (attempt_no + 1). */
-    char holder[64];
-    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no + 1);
     int rc = route_limits_admit(gw->limits, tname, &ts, n, holder, now, wait_ms, why, why_size);
     if (rc != 1)
         return rc;
     rc = route_limits_admit(gw->limits, bname, &bs, n, holder, now, wait_ms, why, why_size);
-    if (rc != 1) {
+    if (rc != 1)
         route_limits_release(gw->limits, tname, holder);
-        return rc;
-    }
-    j->holds_limits = 1;
-    return 1;
+    return rc;
+}
+
+void
+route_release(struct route_gateway *gw, const char *tenant_name, const char *backend,
+              const char *holder)
+{
+    char name[128];
+    snprintf(name, sizeof name, "backend:%s", backend);
+    route_limits_release(gw->limits, name, holder);
+    snprintf(name, sizeof name, "tenant:%s", tenant_name);
+    route_limits_release(gw->limits, name, holder);
+}
+
+static void
+limits_release(struct job *j)
+{
+    if (!j->holds_limits)
+        return;
+    char holder[64];
+    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no);
+    route_release(j->gw, j->tenant_name, backend_name(j), holder);
+    j->holds_limits = 0;
+}
+
+static int
+limits_admit(struct job *j, const struct ig_backend_cfg *b, int n, long *wait_ms, char *why,
+             size_t why_size)
+{
+    /* The holder names the attempt about to start (attempt_no + 1). */
+    char holder[64];
+    snprintf(holder, sizeof holder, "%s/%d", j->id, j->attempt_no + 1);
+    int rc = route_admit(j->gw, j->tenant_name, j->tenant, b, n, holder, wait_ms, why, why_size);
+    if (rc == 1)
+        j->holds_limits = 1;
+    return rc;
 }
 
 /* ---- The ladder ------------------------------------------------------------ */
@@ -629,7 +640,7 @@ job_step(void *arg)
         return;
     }
     const struct ig_backend_cfg *b = c->backend;
-    struct route_limit_spec bs = backend_spec(b);
+    struct route_limit_spec bs = route_backend_spec(b);
     char bname[128];
     snprintf(bname, sizeof bname, "backend:%s", b->name);
     if (!j->resume && !route_limits_breaker_allow(gw->limits, bname, &bs, now)) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "route/gateway.h"
+#include "route/limit.h"
 
 struct route_journal;
 
@@ -34,6 +35,18 @@ struct route_gateway {
         *m_breaker, *m_active, *m_webhooks, *m_budget;
     struct route_journal *journal;   /* the relay's group commit; NULL until the first relay */
 };
+
+/* A backend's rate, concurrency and breaker limits from its contract. */
+struct route_limit_spec route_backend_spec(const struct ig_backend_cfg *b);
+/* Admits an attempt (holder) on the tenant and the backend, both or
+ * neither: 1 admitted; 0 with *wait_ms (-1: never within the limits) and
+ * why; -1 when shared limits cannot be reached. t may be NULL (a config
+ * without tenants). route_release gives both back. */
+int route_admit(struct route_gateway *gw, const char *tenant_name, const struct ig_tenant_cfg *t,
+                const struct ig_backend_cfg *b, int n, const char *holder, long *wait_ms,
+                char *why, size_t why_size);
+void route_release(struct route_gateway *gw, const char *tenant_name, const char *backend,
+                   const char *holder);
 
 /* The licence flags of a contract as a JSON array of names (new reference). */
 json_t *route_license_flags(const struct ig_contract *k);

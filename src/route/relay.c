@@ -249,11 +249,7 @@ on_outcome(void *cookie, struct route_outcome *o)
     struct relay *rl = cookie;
     struct route_gateway *gw = rl->gw;
     const char *bname = rl->backend->name;
-    char lname[128];
-    snprintf(lname, sizeof lname, "backend:%s", bname);
-    route_limits_release(gw->limits, lname, rl->holder);
-    snprintf(lname, sizeof lname, "tenant:%s", rl->tenant_name);
-    route_limits_release(gw->limits, lname, rl->holder);
+    route_release(gw, rl->tenant_name, bname, rl->holder);
     long now = route_now_ms();
 
     /* The output must be an image within the limits; the header says so
@@ -271,6 +267,7 @@ on_outcome(void *cookie, struct route_outcome *o)
     }
     char snapshot_code[48];
     snprintf(snapshot_code, sizeof snapshot_code, "%s", ok ? "ok" : err.code);
+    char lname[128];
     snprintf(lname, sizeof lname, "backend:%s", bname);
     route_limits_breaker_record(gw->limits, lname, ok || !vendor_fault(err.code), now);
     const char *att_labels[] = {bname, snapshot_code};
@@ -386,12 +383,9 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
     if (price > 0 && tenant && (tenant->budget_daily_usd > 0 || tenant->budget_monthly_usd > 0))
         return 0;
     long now = route_now_ms();
-    char bname[128], tname[128];
+    char bname[128];
     snprintf(bname, sizeof bname, "backend:%s", b->name);
-    snprintf(tname, sizeof tname, "tenant:%s", rr->tenant);
-    struct route_limit_spec bs = {.rpm = b->contract.limits.rpm, .ipm = b->contract.limits.ipm,
-                                  .concurrency = b->contract.limits.concurrency,
-                                  .breaker_threshold = 5, .breaker_cooldown_ms = 30000};
+    struct route_limit_spec bs = route_backend_spec(b);
     if (!route_limits_breaker_allow(gw->limits, bname, &bs, now))
         return 0;
     if (journal_start(gw, err) != 0)
@@ -404,21 +398,11 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
         return ig_error_set(err, 500, "random", "no randomness for a job id");
     }
     snprintf(rl->holder, sizeof rl->holder, "%s/1", rl->res.job_id);
-    struct route_limit_spec ts = {0};
-    if (tenant)
-        ts = (struct route_limit_spec){.rpm = tenant->rpm, .ipm = tenant->ipm,
-                                       .concurrency = tenant->concurrency};
     long wait_ms = 0;
-    if (route_limits_admit(gw->limits, tname, &ts, need.n, rl->holder, now, &wait_ms, why,
-                           sizeof why) != 1) {
+    if (route_admit(gw, rr->tenant, tenant, b, need.n, rl->holder, &wait_ms, why, sizeof why) !=
+        1) {
         ig_free(rl);
         return 0;   /* the engine waits its turn properly */
-    }
-    if (route_limits_admit(gw->limits, bname, &bs, need.n, rl->holder, now, &wait_ms, why,
-                           sizeof why) != 1) {
-        route_limits_release(gw->limits, tname, rl->holder);
-        ig_free(rl);
-        return 0;
     }
     rl->gw = gw;
     rl->backend = b;
@@ -447,8 +431,7 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
         .relay_model_len = rr->model_len,
     };
     if (gw->exec.start(gw->exec.ud, &a, on_outcome, rl, err) != 0) {
-        route_limits_release(gw->limits, bname, rl->holder);
-        route_limits_release(gw->limits, tname, rl->holder);
+        route_release(gw, rr->tenant, b->name, rl->holder);
         ig_free(rl);
         return -1;
     }

@@ -257,6 +257,16 @@ relay_done(void *cookie, struct route_relay_result *res)
     pthread_mutex_unlock(&r->srv->wmu);
 }
 
+/* A field jscan found, decoded when it is of the type and short (the
+ * fields the relay routes on are); NULL otherwise. */
+static json_t *
+small_value(const struct srv_req *r, const struct ig_jfield *f, enum ig_jtype type, size_t max)
+{
+    if (f->type != type || f->len >= max)
+        return NULL;
+    return json_loadb(r->body.data + f->off, f->len, JSON_DECODE_ANY, NULL);
+}
+
 /* 1: the relay has the request (answered, or to be); 0: not for the relay. */
 static int
 try_relay(struct srv_req *r, enum MHD_Result *ret)
@@ -278,17 +288,11 @@ try_relay(struct srv_req *r, enum MHD_Result *ret)
         return 0;
     /* The small fields are decoded properly; the big ones are never touched. */
     struct route_relay rr = {.tenant = r->tenant_name, .body = r->body.data, .len = r->body.len};
-    json_t *model = NULL, *size = NULL, *quality = NULL, *rf = NULL, *n = NULL;
-    if (f[0].type == IG_J_STRING && f[0].len < 512)
-        model = json_loadb(r->body.data + f[0].off, f[0].len, JSON_DECODE_ANY, NULL);
-    if (f[3].type == IG_J_STRING && f[3].len < 64)
-        size = json_loadb(r->body.data + f[3].off, f[3].len, JSON_DECODE_ANY, NULL);
-    if (f[4].type == IG_J_STRING && f[4].len < 64)
-        quality = json_loadb(r->body.data + f[4].off, f[4].len, JSON_DECODE_ANY, NULL);
-    if (f[5].type == IG_J_STRING && f[5].len < 64)
-        rf = json_loadb(r->body.data + f[5].off, f[5].len, JSON_DECODE_ANY, NULL);
-    if (f[2].type == IG_J_NUMBER && f[2].len < 16)
-        n = json_loadb(r->body.data + f[2].off, f[2].len, JSON_DECODE_ANY, NULL);
+    json_t *model = small_value(r, &f[0], IG_J_STRING, 512);
+    json_t *size = small_value(r, &f[3], IG_J_STRING, 64);
+    json_t *quality = small_value(r, &f[4], IG_J_STRING, 64);
+    json_t *rf = small_value(r, &f[5], IG_J_STRING, 64);
+    json_t *n = small_value(r, &f[2], IG_J_NUMBER, 16);
     int eligible = (f[0].type == IG_J_ABSENT || model) && (f[3].type == IG_J_ABSENT || size) &&
                    (f[4].type == IG_J_ABSENT || quality) && (f[2].type == IG_J_ABSENT || json_is_integer(n)) &&
                    !(rf && strcmp(json_string_value(rf), "url") == 0) && f[5].type != IG_J_NULL;
