@@ -184,6 +184,9 @@ enum be_next be_fail_status(struct be_call *c, const char *vendor_message);
 /* Adds an image (copied) to the result. */
 int be_result_add_image(struct be_result *r, const void *data, size_t len, const char *mime);
 int be_add_image(struct be_call *c, const void *data, size_t len, const char *mime);
+/* The answer is the image itself (remove.bg, Photoroom): it must say an
+ * image/ type and carry bytes; taken as the billed result. */
+enum be_next be_answer_is_image(struct be_call *c);
 /* Builds the download of the next result URL in pending (strings; a URL
  * the vendor gave, so through the URL guard) and moves *next on; when none
  * is left, finishes the call with result.ok set. */

@@ -93,18 +93,7 @@ pr_poll(struct be_call *c)
     if (fp)
         json_object_set_new(p, "fingerprint", json_string(fp));
     json_object_set_new(p, "finish_reason", json_string("done"));
-    if (strncmp(c->x.content_type, "image/", 6) != 0)
-        return be_fail(c, 502, "malformed_response", "expected an image, got %s",
-                       c->x.content_type[0] ? c->x.content_type : "no content type");
-    if (c->x.answer.len == 0)
-        return be_fail(c, 502, "malformed_response", "HTTP 200 with an empty image");
-    char mime[32];
-    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"), c->x.content_type);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
-    c->result.ok = 1;
-    c->result.charged = 1;
-    return BE_DONE;
+    return be_answer_is_image(c);
 }
 
 static enum be_next
