@@ -288,9 +288,10 @@ a_phash(struct sl *L, yaml_node_t *v, void *base)
     struct tr_assert *a = base;
     long long d;
     a->has_phash = 1;
-    int rc = read_integer(L, v, "phash", 0, 64, &d);
+    if (read_integer(L, v, "phash", 0, 64, &d) != 0)
+        return -1;
     a->phash = (int)d;
-    return rc;
+    return 0;
 }
 
 static int
