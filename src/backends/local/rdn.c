@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,11 +116,25 @@ now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Float buffers, 64-byte aligned. A workspace buffer of 2 MiB or more is
+ * also aligned and sized to 2 MiB and asked for transparent huge pages: a
+ * first touch here costs 12-15 us per 4 KiB page, and a cold job touches
+ * about 100 MB of workspace (25k faults); with huge pages that is ~50
+ * faults. Measured, bench/rdn slim x2 512^2 cold: 0.56-0.59 s before. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 static float *
 falloc(size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    if (bytes < HUGE_PAGE)
+        return aligned_alloc(64, bytes ? bytes : 64);
+    bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    float *p = aligned_alloc(HUGE_PAGE, bytes);
+    /* Only advice: where the kernel has THP off the buffer is still fine. */
+    if (p)
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
 }
 
 /*---- thread pool -------------------------------------------------------*/
