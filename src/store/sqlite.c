@@ -32,6 +32,22 @@ struct sqlite_store {
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
     int ckpt_running, ckpt_stop;
+    /* Statements of the hot record path, prepared once: preparing three
+     * INSERTs and parsing BEGIN and COMMIT per batch cost more than the
+     * inserts did. */
+    sqlite3_stmt *rec[5];
+};
+
+enum { REC_BEGIN, REC_JOB, REC_ATTEMPT, REC_LEDGER, REC_COMMIT };
+static const char *const rec_sql[] = {
+    [REC_BEGIN] = "BEGIN IMMEDIATE",
+    [REC_JOB] = "INSERT INTO jobs (id, tenant, class, state, request, result, error, attempts, "
+                "created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,1,?,?)",
+    [REC_ATTEMPT] = "INSERT INTO attempts (job_id, n, backend, outcome, detail, at_ms) "
+                    "VALUES (?,1,?,?,?,?)",
+    [REC_LEDGER] = "INSERT INTO ledger (tenant, job_id, attempt, state, usd, at_ms) "
+                   "VALUES (?,?,1,'committed',?,?)",
+    [REC_COMMIT] = "COMMIT",
 };
 
 #define CHECKPOINT_MS 500
@@ -541,30 +557,47 @@ record_one(struct sqlite_store *s, sqlite3_stmt *job, sqlite3_stmt *att, sqlite3
     return sqlite3_step(led) == SQLITE_DONE ? 0 : -1;
 }
 
+/* The cached statement i, prepared on first use; NULL when it cannot be. */
+static sqlite3_stmt *
+rec_stmt(struct sqlite_store *s, int i)
+{
+    if (!s->rec[i] && sqlite3_prepare_v3(s->db, rec_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                         &s->rec[i], NULL) != SQLITE_OK)
+        s->rec[i] = NULL;
+    return s->rec[i];
+}
+
+static int
+rec_run(struct sqlite_store *s, int i)
+{
+    sqlite3_stmt *st = rec_stmt(s, i);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int
 locked_jobs_record(struct sqlite_store *s, const struct store_record *r, size_t n,
                    struct ig_error *err)
 {
-    sqlite3_stmt *job = NULL, *att = NULL, *led = NULL;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (rec_run(s, REC_BEGIN) != 0)
         return db_fail(s, err, "recording jobs");
-    int ok = sqlite3_prepare_v2(s->db,
-                                "INSERT INTO jobs (id, tenant, class, state, request, result, "
-                                "error, attempts, created_ms, updated_ms) "
-                                "VALUES (?,?,?,?,?,?,?,1,?,?)", -1, &job, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(s->db,
-                                "INSERT INTO attempts (job_id, n, backend, outcome, detail, at_ms) "
-                                "VALUES (?,1,?,?,?,?)", -1, &att, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(s->db,
-                                "INSERT INTO ledger (tenant, job_id, attempt, state, usd, at_ms) "
-                                "VALUES (?,?,1,'committed',?,?)", -1, &led, NULL) == SQLITE_OK;
+    sqlite3_stmt *job = rec_stmt(s, REC_JOB), *att = rec_stmt(s, REC_ATTEMPT),
+                 *led = rec_stmt(s, REC_LEDGER);
+    int ok = job && att && led;
     long now = store_now_ms();
     for (size_t i = 0; ok && i < n; i++)
         ok = record_one(s, job, att, led, &r[i], now) == 0;
-    sqlite3_finalize(job);
-    sqlite3_finalize(att);
-    sqlite3_finalize(led);
-    if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    /* The bindings point into the caller's rows: none outlives the call. */
+    sqlite3_stmt *used[] = {job, att, led};
+    for (int i = 0; i < 3; i++)
+        if (used[i]) {
+            sqlite3_reset(used[i]);
+            sqlite3_clear_bindings(used[i]);
+        }
+    if (!ok || rec_run(s, REC_COMMIT) != 0) {
         int rc = db_fail(s, err, "recording jobs");
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -725,6 +758,8 @@ sq_close(void *impl)
         pthread_cond_destroy(&s->ckpt_cv);
         pthread_mutex_destroy(&s->ckpt_mu);
     }
+    for (size_t i = 0; i < sizeof s->rec / sizeof s->rec[0]; i++)
+        sqlite3_finalize(s->rec[i]);
     sqlite3_close(s->ckpt_db);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);

@@ -142,7 +142,8 @@ int store_blob_put(struct store *s, const void *data, size_t len, char hex[65],
                    struct ig_error *err);
 int store_blob_get(struct store *s, const char *hex, struct ig_buf *out, struct ig_error *err);
 
-/* A fresh random job id ("job_" + 26 base32 characters). */
+/* A fresh id: prefix, "_", 26 base32 characters (10 of the time in ms, 16
+ * random), so ids sort by creation time. */
 int store_new_id(char out[40], const char *prefix);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[128];        /* blobs, and the SQLite database */
@@ -157,7 +158,42 @@ test_jobs_record(void **state)
     assert_string_equal(err.code, "not_found");
     assert_int_equal(store_budget_spent(s, "rec", 0, &spent, &err), 0);
     assert_true(spent > 0.2499 && spent < 0.2501);
+    /* The next batch after a refused one lands (the prepared statements
+     * the store keeps are reset, not left mid-step). */
+    assert_int_equal(store_jobs_record(s, again, 1, &err), 0);
+    assert_int_equal(store_job_get(s, c, "rec", &got, &err), 0);
+    store_job_clear(&got);
+    assert_int_equal(store_budget_spent(s, "rec", 0, &spent, &err), 0);
+    assert_true(spent > 0.4999 && spent < 0.5001);
     store_close(s);
+}
+
+/* Ids: prefix, '_', 26 base32 characters; unique; and an id made a few
+ * milliseconds after another sorts after it (what keeps index inserts at
+ * the right edge of the B-tree). */
+static void
+test_ids_sort_by_time(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    static char ids[N][40];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(store_new_id(ids[i], "job"), 0);
+        assert_int_equal(strlen(ids[i]), 4 + 26);
+        assert_int_equal(strncmp(ids[i], "job_", 4), 0);
+        assert_int_equal(strspn(ids[i] + 4, "0123456789abcdefghjkmnpqrstvwxyz"), 26);
+        if (i % 1000 == 999) {
+            struct timespec ts = {0, 3 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (int i = 1000; i < N; i += 1000)
+        assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+    qsort(ids, N, sizeof ids[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 1; i < N; i++)
+        assert_true(strcmp(ids[i - 1], ids[i]) != 0);
+    char longp[40];
+    assert_int_equal(store_new_id(longp, "a-prefix-too-long"), -1);
 }
 
 /* SQLite: the WAL is folded into the database by the store's own
@@ -503,6 +539,7 @@ main(void)
         cmocka_unit_test(test_durable_across_sigkill),
         cmocka_unit_test(test_unfinished_listing),
         cmocka_unit_test(test_bad_directory),
+        cmocka_unit_test(test_ids_sort_by_time),
     };
     int failed = _cmocka_run_group_tests("store_sqlite", tests, sizeof tests / sizeof tests[0],
                                          setup_sqlite, teardown);
