@@ -247,3 +247,119 @@ ig_jscan(const char *doc, size_t len, int max_depth, struct ig_jfield *fields, s
         return bad(&s, "text after the end");
     return 0;
 }
+
+/* ---- Decoding the short fields a caller routes on ------------------------- */
+
+static int
+hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t
+utf8_put(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+int
+ig_jscan_string(const char *doc, const struct ig_jfield *f, char *out, size_t cap)
+{
+    if (f->type != IG_J_STRING || f->len < 2 || cap == 0)
+        return -1;
+    const char *p = doc + f->off + 1, *end = doc + f->off + f->len - 1;
+    size_t n = 0;
+    while (p < end) {
+        char buf[4];
+        size_t k = 1;
+        if (*p != '\\') {
+            buf[0] = *p++;
+        } else {
+            if (end - p < 2)
+                return -1;
+            char e = p[1];
+            p += 2;
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *at = e ? strchr(from, e) : NULL;
+            if (at) {
+                buf[0] = to[at - from];
+            } else if (e == 'u') {
+                unsigned cp, lo;
+                if (end - p < 4 || hex4(p, &cp) != 0)
+                    return -1;
+                p += 4;
+                if (cp >= 0xd800 && cp < 0xdc00) {
+                    if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) != 0 ||
+                        lo < 0xdc00 || lo >= 0xe000)
+                        return -1;
+                    p += 6;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                } else if ((cp >= 0xdc00 && cp < 0xe000) || cp == 0) {
+                    return -1;
+                }
+                k = utf8_put(buf, cp);
+            } else {
+                return -1;
+            }
+        }
+        if (n + k >= cap)
+            return -1;
+        memcpy(out + n, buf, k);
+        n += k;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int
+ig_jscan_integer(const char *doc, const struct ig_jfield *f, long long *out)
+{
+    if (f->type != IG_J_NUMBER || f->len == 0)
+        return -1;
+    const char *p = doc + f->off, *end = p + f->len;
+    int neg = *p == '-';
+    p += neg;
+    if (p == end || end - p > 18)   /* 18 digits cannot overflow */
+        return -1;
+    long long v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;   /* a fraction or an exponent: not a whole number here */
+        v = v * 10 + (*p - '0');
+    }
+    *out = neg ? -v : v;
+    return 0;
+}

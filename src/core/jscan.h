@@ -32,4 +32,12 @@ struct ig_jfield {
 int ig_jscan(const char *doc, size_t len, int max_depth, struct ig_jfield *fields, size_t n,
              struct ig_error *err);
 
+/* A found string field decoded into out (NUL-terminated, escapes resolved,
+ * \u escapes to UTF-8): 0, or -1 when it is not a string, does not fit in
+ * cap bytes, or holds an escape a C string cannot (\u0000, a lone
+ * surrogate). The scan has checked its syntax already. */
+int ig_jscan_string(const char *doc, const struct ig_jfield *f, char *out, size_t cap);
+/* A found number field that is a whole number within long long: 0, else -1. */
+int ig_jscan_integer(const char *doc, const struct ig_jfield *f, long long *out);
+
 #endif

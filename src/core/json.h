@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 
 /* The deepest nesting of arrays and objects in text (strings are skipped). */
@@ -17,5 +18,22 @@ int ig_json_depth(const char *text, size_t len);
 /* Parses text as one JSON value. Errors: bad_json (with line and column),
  * json_too_deep. */
 json_t *ig_json_parse(const char *text, size_t len, int max_depth, struct ig_error *err);
+
+/* Appends s as a JSON string literal (quotes, escapes; NULL as null), for
+ * hot paths that write a small known shape without building a jansson
+ * tree. Bytes of 0x80 and up are copied as they are: s must be UTF-8. */
+int ig_json_put_string(struct ig_buf *b, const char *s);
+
+/* A writer with a sticky error, so that a known shape is written as a run
+ * of statements and checked once at the end: ig_jw_end is 0, or -1 when
+ * any append ran out of memory (the buffer is then incomplete). */
+struct ig_jw {
+    struct ig_buf *b;
+    int failed;
+};
+void ig_jw_raw(struct ig_jw *w, const char *text);          /* JSON text as it is */
+void ig_jw_str(struct ig_jw *w, const char *s);             /* a string literal */
+void ig_jw_printf(struct ig_jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ig_jw_end(const struct ig_jw *w);
 
 #endif

@@ -3,9 +3,13 @@
  * jansson: on valid documents every top-level value it finds decodes to
  * what jansson decodes; every truncation and every mutation (over an
  * alphabet of structural characters, where the two parsers must agree)
- * is accepted or refused exactly when jansson accepts or refuses it. */
+ * is accepted or refused exactly when jansson accepts or refuses it. The
+ * short-field decoders give what jansson decodes, or refuse; the JSON
+ * string writer's output decodes, through jansson, to its input. */
 #include "testutil.h"
+#include "core/alloc.h"
 #include "core/jscan.h"
+#include "core/json.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -129,6 +133,126 @@ test_bad_input(void **state)
     assert_int_equal(f.type, IG_J_ARRAY);
 }
 
+
+/* Every string and integer value of every document: the decoders agree
+ * with jansson, or refuse (a C string cannot hold U+0000). */
+static void
+test_decoders_match_jansson(void **state)
+{
+    (void)state;
+    static const char *const more[] = {
+        "{\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\u20ac \\/ \\b\\f\\r\\t\\n \\\"q\\\"\",\"n\":-42,"
+        "\"z\":0,\"big\":123456789012345678,\"f\":1.5,\"e\":1e3,\"nul\":\"a\\u0000b\"}",
+    };
+    /* Lone surrogates, which jansson refuses too. */
+    static const char *const lone[] = {"{\"s\":\"\\ud83d x\"}", "{\"s\":\"\\ude00\"}",
+                                       "{\"s\":\"\\ud83d\\u0041\"}"};
+    static const char huge[] = "{\"huge\":1234567890123456789012}";
+    const char *all[sizeof docs / sizeof docs[0] + 1];
+    size_t n = 0;
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++)
+        all[n++] = docs[d];
+    all[n++] = more[0];
+    int strings = 0, ints = 0, refused = 0;
+    for (size_t d = 0; d < n; d++) {
+        json_t *root = json_loads(all[d], JSON_ALLOW_NUL, NULL);
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v) {
+            struct ig_jfield f = {.key = key};
+            struct ig_error err = {0};
+            assert_int_equal(ig_jscan(all[d], strlen(all[d]), 64, &f, 1, &err), 0);
+            char out[256];
+            long long i;
+            if (json_is_string(v)) {
+                int rc = ig_jscan_string(all[d], &f, out, sizeof out);
+                int has_nul = json_string_length(v) != strlen(json_string_value(v));
+                if (has_nul) {
+                    assert_int_equal(rc, -1);
+                    refused++;
+                } else if (json_string_length(v) < sizeof out) {
+                    assert_int_equal(rc, 0);
+                    assert_string_equal(out, json_string_value(v));
+                    strings++;
+                    /* one byte short of room: refused, never cut */
+                    assert_int_equal(ig_jscan_string(all[d], &f, out, json_string_length(v)), -1);
+                }
+                assert_int_equal(ig_jscan_integer(all[d], &f, &i), -1);
+            } else if (json_is_integer(v)) {
+                assert_int_equal(ig_jscan_integer(all[d], &f, &i), 0);
+                assert_true(i == json_integer_value(v));
+                ints++;
+                assert_int_equal(ig_jscan_string(all[d], &f, out, sizeof out), -1);
+            } else if (json_is_real(v) || !v) {
+                assert_int_equal(ig_jscan_integer(all[d], &f, &i), -1);
+            }
+        }
+        json_decref(root);
+    }
+    /* jansson refuses the 22-digit integer; the scanner finds it, and the
+     * decoder refuses it rather than wrap. */
+    struct ig_jfield f = {.key = "huge"};
+    struct ig_error err = {0};
+    long long i;
+    assert_int_equal(ig_jscan(huge, strlen(huge), 64, &f, 1, &err), 0);
+    assert_int_equal(ig_jscan_integer(huge, &f, &i), -1);
+    assert_true(strings >= 8);
+    assert_true(ints >= 4);
+    assert_true(refused == 1);
+    for (size_t k = 0; k < sizeof lone / sizeof lone[0]; k++) {
+        struct ig_jfield g = {.key = "s"};
+        char out[64];
+        assert_int_equal(ig_jscan(lone[k], strlen(lone[k]), 64, &g, 1, &err), 0);
+        assert_int_equal(ig_jscan_string(lone[k], &g, out, sizeof out), -1);
+        assert_null(json_loads(lone[k], 0, NULL));
+    }
+}
+
+static void
+test_string_writer_round_trips(void **state)
+{
+    (void)state;
+    const char *inputs[] = {"", "plain", "q\"uote\\back/slash", "\x01\x1f ctl \b\f\n\r\t",
+                            "caf\xc3\xa9 \xf0\x9f\x98\x80", NULL};
+    for (size_t k = 0; k < sizeof inputs / sizeof inputs[0]; k++) {
+        struct ig_buf b = {0};
+        assert_int_equal(ig_json_put_string(&b, inputs[k]), 0);
+        json_t *v = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
+        if (!inputs[k]) {
+            assert_true(json_is_null(v));
+        } else {
+            if (!json_is_string(v))
+                fail_msg("'%s' did not decode", b.data);
+            assert_string_equal(json_string_value(v), inputs[k]);
+        }
+        json_decref(v);
+        ig_buf_free(&b);
+    }
+    /* The sticky writer: every allocation failure is reported at the end. */
+    for (unsigned long fail = 1;; fail++) {
+        struct ig_buf b = {0};
+        struct ig_jw w = {.b = &b};
+        ig_alloc_fail_at(fail);
+        ig_jw_raw(&w, "{\"a\":");
+        ig_jw_str(&w, "x\ny");
+        ig_jw_printf(&w, ",\"n\":%d,\"pad\":\"%0300d\"}", 7, 0);
+        ig_alloc_fail_at(0);
+        int rc = ig_jw_end(&w);
+        if (rc == 0) {
+            json_t *v = json_loads(b.data, 0, NULL);
+            assert_non_null(v);
+            assert_string_equal(json_string_value(json_object_get(v, "a")), "x\ny");
+            assert_int_equal(json_integer_value(json_object_get(v, "n")), 7);
+            assert_int_equal(strlen(json_string_value(json_object_get(v, "pad"))), 300);
+            json_decref(v);
+            ig_buf_free(&b);
+            assert_true(fail > 1);
+            break;
+        }
+        ig_buf_free(&b);
+    }
+}
+
 int
 main(void)
 {
@@ -136,6 +260,8 @@ main(void)
         cmocka_unit_test(test_spans_match_jansson),
         cmocka_unit_test(test_truncations_and_mutations_agree),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_decoders_match_jansson),
+        cmocka_unit_test(test_string_writer_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
