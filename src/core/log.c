@@ -21,6 +21,15 @@ ig_log_setup(FILE *sink, enum ig_log_level min)
     pthread_mutex_unlock(&log_mu);
 }
 
+int
+ig_log_wants(enum ig_log_level level)
+{
+    pthread_mutex_lock(&log_mu);
+    int wants = (log_sink_set ? log_sink : stderr) && level >= log_min;
+    pthread_mutex_unlock(&log_mu);
+    return wants;
+}
+
 void
 ig_log(enum ig_log_level level, const char *event, json_t *fields)
 {

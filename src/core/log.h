@@ -18,5 +18,8 @@ void ig_log_setup(FILE *sink, enum ig_log_level min);
 /* Writes {"ts","level","event",...fields}; takes the reference to fields
  * (which may be NULL). */
 void ig_log(enum ig_log_level level, const char *event, struct json_t *fields);
+/* Whether a line of this level would be written: a hot path asks before it
+ * builds the fields of a line that would be dropped. */
+int ig_log_wants(enum ig_log_level level);
 
 #endif

@@ -766,14 +766,25 @@ output_entry(struct job *j, const struct route_image *im, int width, int height,
                      "height", height, "bytes", (json_int_t)im->len);
 }
 
+int
+route_license_flag_names(const struct ig_contract *k, const char *names[4])
+{
+    static const char *const lic[] = {"commercial", "attribution", "copyleft", "noncommercial"};
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        if (k->license.flags & (1u << i))
+            names[n++] = lic[i];
+    return n;
+}
+
 json_t *
 route_license_flags(const struct ig_contract *k)
 {
     json_t *flags = json_array();
-    static const char *const lic[] = {"commercial", "attribution", "copyleft", "noncommercial"};
-    for (int i = 0; flags && i < 4; i++)
-        if (k->license.flags & (1u << i))
-            json_array_append_new(flags, json_string(lic[i]));
+    const char *names[4];
+    int n = route_license_flag_names(k, names);
+    for (int i = 0; flags && i < n; i++)
+        json_array_append_new(flags, json_string(names[i]));
     return flags;
 }
 

@@ -190,6 +190,7 @@ struct route_relay_result {
     struct ig_buf answer;             /* the answer body (owned by the result) */
     char content_type[128];
     double cost_usd;
+    char license[192];                /* "id; flag,flag", the X-Imagegate-License header */
     char *provenance;                 /* JSON, ig_malloc'd */
 };
 void route_relay_result_clear(struct route_relay_result *r);

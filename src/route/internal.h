@@ -50,6 +50,8 @@ void route_release(struct route_gateway *gw, const char *tenant_name, const char
 
 /* The licence flags of a contract as a JSON array of names (new reference). */
 json_t *route_license_flags(const struct ig_contract *k);
+/* The names of the contract's licence flags, in one fixed order; the count. */
+int route_license_flag_names(const struct ig_contract *k, const char *names[4]);
 
 /* Stops the relay's journal after writing what it holds (relay.c). */
 void route_relay_free(struct route_gateway *gw);

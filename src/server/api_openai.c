@@ -219,23 +219,13 @@ answer_relay(struct srv_req *r, const char *unused)
         return ret;
     }
     const struct ig_backend_cfg *b = res->backend;
-    char license[256] = "", cost[32];
-    json_t *prov = res->provenance ? json_loads(res->provenance, 0, NULL) : NULL;
-    json_t *lic = json_object_get(prov, "license");
-    size_t i;
-    json_t *f;
-    snprintf(license, sizeof license, "%s;", b->contract.license.id ? b->contract.license.id
-                                                                    : "unknown");
-    json_array_foreach(json_object_get(lic, "flags"), i, f)
-        snprintf(license + strlen(license), sizeof license - strlen(license), "%s%s",
-                 i ? "," : " ", json_string_value(f));
-    json_decref(prov);
+    char cost[32];
     snprintf(cost, sizeof cost, "%.6f", res->cost_usd);
     const char *headers[] = {
         "X-Imagegate-Job", res->job_id,
         "X-Imagegate-Backend", b->name,
         "X-Imagegate-Tier", ig_tier_name(b->contract.tier),
-        "X-Imagegate-License", license,
+        "X-Imagegate-License", res->license,
         "X-Imagegate-Cost-Usd", cost,
         "X-Imagegate-Relay", "1",
         NULL};
@@ -257,16 +247,6 @@ relay_done(void *cookie, struct route_relay_result *res)
     pthread_mutex_unlock(&r->srv->wmu);
 }
 
-/* A field jscan found, decoded when it is of the type and short (the
- * fields the relay routes on are); NULL otherwise. */
-static json_t *
-small_value(const struct srv_req *r, const struct ig_jfield *f, enum ig_jtype type, size_t max)
-{
-    if (f->type != type || f->len >= max)
-        return NULL;
-    return json_loadb(r->body.data + f->off, f->len, JSON_DECODE_ANY, NULL);
-}
-
 /* 1: the relay has the request (answered, or to be); 0: not for the relay. */
 static int
 try_relay(struct srv_req *r, enum MHD_Result *ret)
@@ -286,23 +266,27 @@ try_relay(struct srv_req *r, enum MHD_Result *ret)
         return 0;   /* the durable path gives the parser's own error */
     if (f[1].type != IG_J_STRING || f[6].type == IG_J_TRUE)
         return 0;
-    /* The small fields are decoded properly; the big ones are never touched. */
+    /* The small fields are decoded properly; the big ones are never touched.
+     * A field of the wrong type, or too long to route on, sends the request
+     * the durable way, whose parser gives the proper error. */
     struct route_relay rr = {.tenant = r->tenant_name, .body = r->body.data, .len = r->body.len};
-    json_t *model = small_value(r, &f[0], IG_J_STRING, 512);
-    json_t *size = small_value(r, &f[3], IG_J_STRING, 64);
-    json_t *quality = small_value(r, &f[4], IG_J_STRING, 64);
-    json_t *rf = small_value(r, &f[5], IG_J_STRING, 64);
-    json_t *n = small_value(r, &f[2], IG_J_NUMBER, 16);
-    int eligible = (f[0].type == IG_J_ABSENT || model) && (f[3].type == IG_J_ABSENT || size) &&
-                   (f[4].type == IG_J_ABSENT || quality) && (f[2].type == IG_J_ABSENT || json_is_integer(n)) &&
-                   !(rf && strcmp(json_string_value(rf), "url") == 0) && f[5].type != IG_J_NULL;
-    const char *sz = json_string_value(size);
+    char model[512], size[64], quality[64], rf[64];
+    long long n = 1;
+    const char *doc = r->body.data;
+    int eligible =
+        (f[0].type == IG_J_ABSENT || ig_jscan_string(doc, &f[0], model, sizeof model) == 0) &&
+        (f[3].type == IG_J_ABSENT || ig_jscan_string(doc, &f[3], size, sizeof size) == 0) &&
+        (f[4].type == IG_J_ABSENT || ig_jscan_string(doc, &f[4], quality, sizeof quality) == 0) &&
+        (f[2].type == IG_J_ABSENT || ig_jscan_integer(doc, &f[2], &n) == 0) &&
+        (f[5].type == IG_J_ABSENT || (ig_jscan_string(doc, &f[5], rf, sizeof rf) == 0 &&
+                                      strcmp(rf, "url") != 0));
+    const char *sz = f[3].type == IG_J_ABSENT ? NULL : size;
     if (eligible && sz && strcmp(sz, "auto") != 0 &&
         (sscanf(sz, "%dx%d", &rr.width, &rr.height) != 2 || rr.width <= 0 || rr.height <= 0))
         eligible = 0;
-    rr.n = n ? (int)json_integer_value(n) : 1;
-    rr.quality = json_string_value(quality);
-    rr.target = route_target(cfg, json_string_value(model));
+    rr.n = n >= 1 && n <= 10 ? (int)n : 0;
+    rr.quality = f[4].type == IG_J_ABSENT ? NULL : quality;
+    rr.target = route_target(cfg, f[0].type == IG_J_ABSENT ? NULL : model);
     rr.model_off = f[0].type == IG_J_ABSENT ? 0 : f[0].off;
     rr.model_len = f[0].type == IG_J_ABSENT ? 0 : f[0].len;
     int rc = 0;
@@ -332,11 +316,6 @@ try_relay(struct srv_req *r, enum MHD_Result *ret)
             pthread_mutex_unlock(&r->srv->wmu);
         }
     }
-    json_decref(model);
-    json_decref(size);
-    json_decref(quality);
-    json_decref(rf);
-    json_decref(n);
     return rc;
 }
 

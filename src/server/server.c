@@ -76,7 +76,10 @@ observe(struct srv_req *r, unsigned status)
     const char *l2[] = {r->method};
     long ms = route_now_ms() - r->started_ms;
     ig_metric_observe(r->srv->m_latency, l2, (double)ms / 1000.0);
-    ig_log(status >= 500 ? IG_LOG_WARN : IG_LOG_INFO, "http_request",
+    enum ig_log_level level = status >= 500 ? IG_LOG_WARN : IG_LOG_INFO;
+    if (!ig_log_wants(level))
+        return;
+    ig_log(level, "http_request",
            json_pack("{s:s,s:s,s:s,s:i,s:I,s:s?,s:s?}", "request_id", r->id, "method", r->method,
                      "path", r->url, "status", (int)status, "ms", (json_int_t)ms, "tenant",
                      r->tenant_name[0] ? r->tenant_name : NULL, "job_id",

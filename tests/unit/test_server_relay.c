@@ -27,7 +27,7 @@ static char tmpdir[64];
 struct resp {
     long status;
     struct ig_buf body;
-    char relay[8], job[64];
+    char relay[8], job[64], license[128];
 };
 
 static size_t
@@ -54,6 +54,7 @@ on_header(char *p, size_t size, size_t n, void *ud)
     struct resp *r = ud;
     header_value(p, size * n, "X-Imagegate-Relay", r->relay, sizeof r->relay);
     header_value(p, size * n, "X-Imagegate-Job", r->job, sizeof r->job);
+    header_value(p, size * n, "X-Imagegate-License", r->license, sizeof r->license);
     return size * n;
 }
 
@@ -137,7 +138,7 @@ gateway_start(struct gateway *g, int gate, const char *server_extra, const char 
              "      sizes: [1024x1024, 1024x1536]\n"
              "      grammar: natural-language\n"
              "      tier: fingerprint\n"
-             "      license: {id: proprietary, flags: [commercial]}\n"
+             "      license: {id: proprietary, flags: [commercial, attribution]}\n"
              "      price: {model: per-image, usd: 0.04}\n"
              "ladders:\n"
              "  - {name: gen, class: generate, rungs: [{backend: oai, retries: 2}]}\n"
@@ -196,6 +197,21 @@ test_relayed(void **state)
     assert_true(json_is_true(json_object_get(prov, "relay")));
     assert_string_equal(json_string_value(json_object_get(prov, "backend")), "oai");
     assert_true(json_real_value(json_object_get(prov, "cost_usd")) > 0.039);
+    /* The provenance carries what a durable job's does. */
+    assert_string_equal(json_string_value(json_object_get(prov, "adapter")), "openai");
+    assert_string_equal(json_string_value(json_object_get(prov, "model")), "gpt-image-1");
+    assert_string_equal(json_string_value(json_object_get(prov, "tier")), "fingerprint");
+    assert_true(json_is_false(json_object_get(prov, "emulated")));
+    json_t *lic = json_object_get(prov, "license");
+    assert_string_equal(json_string_value(json_object_get(lic, "id")), "proprietary");
+    assert_int_equal(json_array_size(json_object_get(lic, "flags")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(lic, "flags"), 1)),
+                        "attribution");
+    assert_true(json_is_object(json_object_get(prov, "vendor")));
+    json_t *att = json_array_get(json_object_get(prov, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "outcome")), "ok");
+    assert_int_equal(json_integer_value(json_object_get(att, "attempt")), 1);
+    assert_string_equal(r.license, "proprietary; commercial,attribution");
     json_decref(job);
     ig_buf_free(&jr.body);
     /* The same with a body too big for a DOM to be cheap: still relayed. */
@@ -246,6 +262,20 @@ test_left_to_the_durable_path(void **state)
     assert_non_null(strstr(r.body.data, "moderated"));
     assert_non_null(strstr(r.body.data, "\"job_id\":\"job_"));
     assert_int_equal(emu_requests() - before, 1);
+    json_t *eroot = json_loadb(r.body.data, r.body.len, 0, NULL);
+    json_t *att = json_array_get(json_object_get(json_object_get(eroot, "error"), "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "outcome")), "moderated");
+    assert_non_null(json_string_value(json_object_get(att, "message")));
+    /* ...and on record as failed, with the vendor's code. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s",
+             json_string_value(json_object_get(json_object_get(eroot, "error"), "job_id")));
+    json_decref(eroot);
+    ig_buf_free(&r.body);
+    request(g.base, "GET", path, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "\"failed\""));
+    assert_non_null(strstr(r.body.data, "moderated"));
     ig_buf_free(&r.body);
     gateway_stop(&g);
 
