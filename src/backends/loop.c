@@ -354,6 +354,7 @@ first_byte_timeouts(struct be_loop *l, long now, long limit)
 static void *
 loop_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ig-vendor-io");
     struct be_loop *l = arg;
     for (;;) {
         pthread_mutex_lock(&l->mu);

@@ -134,6 +134,7 @@ write_batch(struct route_gateway *gw, struct relay *batch)
 static void *
 journal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ig-journal");
     struct route_gateway *gw = arg;
     struct route_journal *jn = gw->journal;
     pthread_mutex_lock(&jn->mu);

@@ -81,6 +81,7 @@ static void *
 worker(void *arg)
 {
     struct route_sched *s = arg;
+    pthread_setname_np(pthread_self(), "ig-worker");
     pthread_mutex_lock(&s->mu);
     for (;;) {
         if (s->stopping && (s->n == 0 || s->heap[0].due > route_now_ms()))

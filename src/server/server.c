@@ -313,6 +313,7 @@ job_finished(void *ud, const char *job_id)
 static void *
 waiter_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ig-waiter");
     struct srv *s = arg;
     pthread_mutex_lock(&s->wmu);
     while (!s->stopping) {

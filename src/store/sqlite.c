@@ -769,6 +769,7 @@ sq_close(void *impl)
 static void *
 checkpointer(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ig-checkpoint");
     struct sqlite_store *s = arg;
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
