@@ -142,6 +142,7 @@ struct be_call {
     char *base;                      /* endpoint without a trailing slash */
     struct be_exchange x;
     CURL *easy;                      /* valid while building an exchange */
+    struct be_loop *loop;            /* whose idle handles the easy handle goes back to */
     void *state;                     /* the protocol's own */
     struct be_result result;
     long wait_ms;

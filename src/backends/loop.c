@@ -33,7 +33,34 @@ struct be_loop {
     unsigned long long *cancels;     /* tags to cancel, under mu */
     size_t n_cancels, cap_cancels;
     int stopping;
+    /* Easy handles of finished calls, reset and kept for the next ones,
+     * under mu: an easy handle is several kilobytes that curl_easy_init
+     * allocates and fills, a cost every relayed request paid twice. */
+    CURL *idle[64];
+    int n_idle;
 };
+
+static CURL *
+easy_take(struct be_loop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    CURL *e = l->n_idle ? l->idle[--l->n_idle] : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return e ? e : curl_easy_init();
+}
+
+static void
+easy_give(struct be_loop *l, CURL *e)
+{
+    curl_easy_reset(e);
+    pthread_mutex_lock(&l->mu);
+    int kept = l->n_idle < (int)(sizeof l->idle / sizeof l->idle[0]);
+    if (kept)
+        l->idle[l->n_idle++] = e;
+    pthread_mutex_unlock(&l->mu);
+    if (!kept)
+        curl_easy_cleanup(e);
+}
 
 static long
 mono_ms(void)
@@ -484,6 +511,8 @@ be_loop_free(struct be_loop *l)
     }
     fail_list(l, l->incoming);
     fail_list(l, l->waiting);
+    while (l->n_idle)
+        curl_easy_cleanup(l->idle[--l->n_idle]);
     curl_multi_cleanup(l->multi);
     pthread_mutex_destroy(&l->mu);
     ig_free(l->cancels);
@@ -519,7 +548,9 @@ be_call_free(struct be_call *c)
     ig_buf_free(&c->x.answer);
     curl_slist_free_all(c->x.answer_headers);
     curl_slist_free_all(c->x.resolve);
-    if (c->easy)
+    if (c->easy && c->loop)
+        easy_give(c->loop, c->easy);
+    else if (c->easy)
         curl_easy_cleanup(c->easy);
     ig_free(c->credential);
     ig_free(c->base);
@@ -550,7 +581,8 @@ be_call_start(struct be_loop *l, const struct be_request *req,
     while (n && ep[n - 1] == '/')
         n--;
     c->base = ig_strndup(ep, n);
-    c->easy = curl_easy_init();
+    c->loop = l;
+    c->easy = easy_take(l);
     if (!c->base || !c->easy) {
         be_call_free(c);
         return ig_error_set(err, 500, "out_of_memory", "out of memory");

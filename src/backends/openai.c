@@ -14,6 +14,7 @@
  * input_fidelity) are sent as given. */
 #include "backends/backend.h"
 #include "core/alloc.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,11 +297,12 @@ openai_relay(struct be_call *c)
     c->state = ig_calloc(1, sizeof(struct openai_state));
     if (!c->state)
         return -1;
-    json_t *m = json_string(model_of(c));
-    char *model = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
-    json_decref(m);
-    if (!model)
+    struct ig_buf mb = {0};
+    if (ig_json_put_string(&mb, model_of(c)) != 0) {
+        ig_buf_free(&mb);
         return -1;
+    }
+    const char *model = mb.data;
     size_t head, tail;
     if (q->relay_model_len) {
         head = q->relay_model_off;
@@ -321,7 +323,7 @@ openai_relay(struct be_call *c)
                      ig_buf_append(&c->x.body, q->relay_body + tail, q->relay_len - tail) != 0
                  ? -1
                  : 0;
-    free(model);
+    ig_buf_free(&mb);
     return rc;
 }
 
