@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,6 +225,12 @@ isnet_open(const char *model, char *why, size_t why_size)
     if (rc == 0)
         rc = ort_check(g.api->CreateSession(g.env, model, opts, &g.session), what, why, why_size);
     g.api->ReleaseSessionOptions(opts);
+    /* Making the session parses the 176 MB model and copies its weights;
+     * the parse is freed but glibc keeps it (~200 MB), while the arena's
+     * blocks for the first run are mapped afresh beside it. Handing it
+     * back lowers the job's peak RSS from 1.14 to 0.93 GB (astronaut,
+     * bench/cutout, same steady time). */
+    malloc_trim(0);
     if (rc != 0) {
         g.session = NULL;
         return -1;
