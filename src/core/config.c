@@ -33,6 +33,7 @@ static const char *const grammar_names[] = {"none", "weight-syntax", "parameter-
 static const char *const cap_names[] = {"seed", "negative_prompt", "mask", "reference_images",
                                         "transparency", "n", NULL};
 static const char *const relay_names[] = {"auto", "off", NULL};
+static const char *const sched_names[] = {"batch", "normal", NULL};
 static const char *const license_flag_names[] = {"commercial", "attribution", "copyleft",
                                                  "noncommercial", NULL};
 static const char *const price_names[] = {"free", "per-image", "per-megapixel", "per-credit", NULL};
@@ -666,6 +667,7 @@ static const struct field server_fields[] = {
     FENUM(struct ig_server_cfg, "log_level", F_ENUM, log_level, 0, log_level_names),
     FLD(struct ig_server_cfg, "signing_key", F_STR, signing_key, 0),
     FENUM(struct ig_server_cfg, "relay", F_ENUM, relay_off, 0, relay_names),
+    FENUM(struct ig_server_cfg, "sched", F_ENUM, sched_normal, 0, sched_names),
     FEND};
 
 static const struct field store_fields[] = {

@@ -178,6 +178,7 @@ struct ig_server_cfg {
     int   log_level;     /* 0 debug, 1 info, 2 warn, 3 error */
     char *signing_key;   /* reference (env:NAME, file:PATH) to the file-URL key */
     int   relay_off;     /* relay: auto (0) relays where nothing differs; off (1) never */
+    int   sched_normal;  /* sched: batch (0) runs serve's threads as SCHED_BATCH; normal (1) */
 };
 
 /* Where shared state lives (docs/scaling.md). */

@@ -4,8 +4,11 @@
 #include "core/config.h"
 #include "tools/stack.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct option opts[] = {
@@ -42,6 +45,20 @@ cmd_serve_exec(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* A request crosses four threads (HTTP, vendor I/O, journal, HTTP
+     * again), and under the default policy each hand-off preempted the
+     * thread that made it, so every thread ran one request per wake-up.
+     * SCHED_BATCH keeps a woken thread waiting until the running one
+     * sleeps, which it does as soon as its queue is empty: the same work in
+     * fewer, fuller wake-ups (relay, one core, c=16: 11.4k -> 14.7k
+     * req/s, p50 1.3 -> 0.96 ms). Set before any thread starts, so every
+     * thread inherits it. */
+    if (!cfg->server.sched_normal) {
+        struct sched_param sp = {.sched_priority = 0};
+        if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+            fprintf(stderr, "imagegate: cannot use SCHED_BATCH (%s); running as normal\n",
+                    strerror(errno));
+    }
     struct ig_error err = {0};
     struct tool_stack stack;
     if (tool_stack_start(&stack, cfg, TOOL_STACK_SERVER, listen, &err) != 0) {

@@ -80,8 +80,24 @@ for _ in $(seq 50); do
 done
 if [ -n "$addr" ] && curl -fsS "http://$addr/healthz" | grep -q '"status": *"ok"'; then
   pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL serve-healthz"; cat "$tmp/serve.out" "$tmp/serve.err"; fi
+# Every thread of serve runs under SCHED_BATCH (server.sched's default).
+ps -L -o cls= -p $srv >"$tmp/cls"
+if [ -s "$tmp/cls" ] && ! grep -qv 'B' "$tmp/cls"; then
+  pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL serve-sched-batch"; cat "$tmp/cls"; fi
 kill -TERM $srv; wait $srv; rc=$?
 if [ $rc = 0 ]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL serve-exit: $rc"; fi
+# sched: normal leaves the default policy; a misspelt value is refused at its place.
+{ printf 'server: {listen: "127.0.0.1:0", sched: normal, data_dir: %s/d-normal}\n' "$tmp"
+  cat "$src/tests/data/config/minimal.yaml"; } >"$tmp/normal.yaml"
+"$bin" serve --config "$tmp/normal.yaml" >"$tmp/serve2.out" 2>"$tmp/serve2.err" & srv=$!
+for _ in $(seq 50); do grep -q 'listening' "$tmp/serve2.out" && break; sleep 0.1; done
+ps -L -o cls= -p $srv >"$tmp/cls"
+if [ -s "$tmp/cls" ] && ! grep -qv 'TS' "$tmp/cls"; then
+  pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL serve-sched-normal"; cat "$tmp/cls" "$tmp/serve2.err"; fi
+kill -TERM $srv; wait $srv
+{ printf 'server: {sched: fastest}\n'; cat "$src/tests/data/config/minimal.yaml"; } >"$tmp/sched.yaml"
+check config-bad-sched 2 "$bin" config check "$tmp/sched.yaml"
+has config-bad-sched "$tmp/err" "sched.yaml:1:17: 'sched' must be one of batch, normal, not 'fastest'"
 check serve-bad-config 2 "$bin" serve --config "$tmp/bad.yaml"
 has serve-bad-config "$tmp/err" "bad.yaml:3:3"
 
