@@ -4,7 +4,11 @@
 # upstream, at concurrency 1, 16 and 64, with a small and a ~1.5 MB body.
 #
 # Prints req/s and p50/p99 latency for each, the ratios imagegate/Portkey and
-# imagegate/direct, and the peak RSS of both gateways. Not run by CI.
+# imagegate/direct, and the peak RSS of both gateways. Both gateways are
+# pinned to core 0 (Portkey is one Node.js thread, so one core each is the
+# fair match); a second imagegate, unpinned with two HTTP threads, shows what
+# the whole 2-core machine gives, sharing it with wrk and the upstream as the
+# direct call does. Not run by CI.
 # Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +27,7 @@ if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
   (cd "$peers/portkey" && npm install --silent --no-audit --no-fund @portkey-ai/gateway@1.15.2 >/dev/null)
 fi
 
-up=18990 ig=18991 pk=18992
+up=18990 ig=18991 pk=18992 ig2=18993
 "$build/bench/fake_upstream" $up >/dev/null & pids+=($!)
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
@@ -45,6 +49,9 @@ ladders:
 gate: {enabled: false}
 YAML
 BENCH_KEY=sk-bench taskset -c 0 "$build/imagegate" serve --config "$tmp/ig.yaml" >"$tmp/ig.log" 2>&1 & pids+=($!); igpid=$!
+sed -e "s/127.0.0.1:$ig/127.0.0.1:$ig2/" -e "s/threads: 1/threads: 2/" -e "s#$tmp/data#$tmp/data2#" \
+  "$tmp/ig.yaml" >"$tmp/ig2.yaml"
+BENCH_KEY=sk-bench "$build/imagegate" serve --config "$tmp/ig2.yaml" >"$tmp/ig2.log" 2>&1 & pids+=($!); ig2pid=$!
 (cd "$peers/portkey" && taskset -c 0 node node_modules/@portkey-ai/gateway/build/start-server.js \
    --port=$pk --headless >"$tmp/pk.log" 2>&1) & pids+=($!)
 sleep 3
@@ -76,10 +83,13 @@ run() {  # run NAME URL BODY SECONDS CONC HEADERS...
   p50=$(awk '$1=="50%"{print $2}' "$tmp/out"); p99=$(awk '$1=="99%"{print $2}' "$tmp/out")
   printf '%-10s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}"
   echo "${rps:-0}"  >"$tmp/rps.$name.$(basename "$body" .json).$c"
+  awk -v v="${p99:-0}" 'BEGIN{x=v+0; if (v ~ /us$/) x/=1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) x*=1000; print x}' \
+    >"$tmp/p99.$name.$(basename "$body" .json).$c"
 }
 rss() { awk '/VmHWM/{printf "%.0f MB", $2/1024}' "/proc/$1/status" 2>/dev/null; }
 
 echo "idle RSS: imagegate $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' /proc/$igpid/status), portkey $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' /proc/$pkpid/status)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for body in small large; do
   secs=$small_s; [ $body = large ] && secs=$large_s
   for c in 1 16 64; do
@@ -88,12 +98,17 @@ for body in small large; do
       "x-portkey-provider: openai" "Authorization: Bearer sk-bench" \
       "x-portkey-custom-host: http://127.0.0.1:$up/v1"
     run imagegate "http://127.0.0.1:$ig/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    run ig-2core "http://127.0.0.1:$ig2/v1/images/generations" "$tmp/$body.json" "$secs" $c
     d=$(cat "$tmp/rps.direct.$body.$c"); p=$(cat "$tmp/rps.portkey.$body.$c"); i=$(cat "$tmp/rps.imagegate.$body.$c")
-    awk -v d="$d" -v p="$p" -v i="$i" -v b=$body -v c=$c \
-      'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0)}'
+    i2=$(cat "$tmp/rps.ig-2core.$body.$c")
+    awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v i="$(cat "$tmp/p99.imagegate.$body.$c")" \
+      -v i2="$(cat "$tmp/p99.ig-2core.$body.$c")" -v b=$body -v c=$c \
+      'BEGIN{printf "  added p99 %s c=%s: imagegate %.2f ms, 2-core imagegate %.2f ms\n", b, c, i-d, i2-d}'
+    awk -v d="$d" -v p="$p" -v i="$i" -v i2="$i2" -v b=$body -v c=$c \
+      'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f, 2-core imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0), (d>0?i2/d:0)}'
   done
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
 fi
-echo "peak RSS: imagegate $(rss $igpid), portkey $(rss $pkpid)"
+echo "peak RSS: imagegate $(rss $igpid), 2-core imagegate $(rss $ig2pid), portkey $(rss $pkpid)"
