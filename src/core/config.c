@@ -570,6 +570,7 @@ static const struct field contract_fields[] = {
     FLD(struct ig_contract, "max_side", F_INT, max_side, 0),
     FLD(struct ig_contract, "size_multiple", F_INT, size_multiple, 0),
     FLD(struct ig_contract, "max_pixels", F_LONG, max_pixels, 0),
+    FLD(struct ig_contract, "max_output_pixels", F_LONG, max_output_pixels, 0),
     FFN("aspects", 0, read_aspects),
     FFN("scales", 0, read_scales),
     FENUM(struct ig_contract, "supports", F_FLAGS, caps, 0, cap_names),

@@ -80,6 +80,7 @@ struct ig_contract {
     struct ig_size *sizes; size_t n_sizes;
     int   min_side, max_side, size_multiple;
     long  max_pixels;
+    long  max_output_pixels;           /* upscale: input pixels x scale^2 at most (0: any) */
     char **aspects; size_t n_aspects;  /* "1:1", "16:9"; empty = any */
     int   scales[8]; size_t n_scales;  /* upscale factors */
     unsigned caps;                     /* enum ig_cap bits */

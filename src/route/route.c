@@ -126,6 +126,14 @@ route_rung_fits(const struct ig_backend_cfg *b, const struct ig_tenant_cfg *t,
                  limit);
         return 0;
     }
+    if (need->cls == IG_CLASS_UPSCALE && need->input_pixels && c->max_output_pixels) {
+        long s = need->scale > 0 ? need->scale : c->n_scales ? c->scales[0] : 2;
+        if (need->input_pixels > c->max_output_pixels / (s * s)) {
+            snprintf(why, why_size, "x%ld of %ld pixels is over its output limit of %ld pixels",
+                     s, need->input_pixels, c->max_output_pixels);
+            return 0;
+        }
+    }
     /* Generated sizes are snapped by the prompt compiler; only a size that
      * no snapping can reach (beyond the contract's largest side) refuses. */
     if ((need->cls == IG_CLASS_GENERATE || need->cls == IG_CLASS_EDIT) && need->width > 0 &&

@@ -163,6 +163,18 @@ finish(const struct run_opts *o, struct store *st, const char *tenant, const cha
             json_decref(out);
         }
         fprintf(stderr, "imagegate run: %s [%s]\n", err.message, err.code);
+        /* Each rung's own reason: the ladder's verdict alone does not say
+         * what to change. */
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(error, "attempts"), i, a) {
+            const char *f[] = {"backend", "outcome", "message"}, *v[3];
+            for (int k = 0; k < 3; k++) {
+                v[k] = json_string_value(json_object_get(a, f[k]));
+                v[k] = v[k] ? v[k] : "-";
+            }
+            fprintf(stderr, "  %s: %s: %s\n", v[0], v[1], v[2]);
+        }
         /* A request the router refused as such is the caller's error. */
         rc = code && (strcmp(code, "invalid_request") == 0 || strcmp(code, "no_route") == 0 ||
                       strncmp(code, "image_", 6) == 0 || strstr(code, "_image"))

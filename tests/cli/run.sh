@@ -67,6 +67,10 @@ has not-image-code "$tmp/err" 'unsupported_format'
 vips black "$tmp/huge.png" 20000 20000 || exit 1
 check too-large 2 "$bin" run upscale "$tmp/huge.png" "$tmp/x.png" --backend local-lanczos
 has too-large-code "$tmp/err" 'image_too_large'
+# x8 of 3000x3000 is 576 MP: under the input limit, over the result's, refused before decoding.
+vips black "$tmp/wide.png" 3000 3000 || exit 1
+check output-too-large 1 "$bin" run upscale "$tmp/wide.png" "$tmp/x.png" --backend local-rdn-slim --scale 8
+has output-too-large-why "$tmp/err" 'local-rdn-slim: skipped: x8 of 9000000 pixels is over its output limit of 67108864 pixels'
 vips colourspace "$tmp/in.png" "$tmp/grey.png" b-w || exit 1
 check grey 0 "$bin" run upscale "$tmp/grey.png" "$tmp/g.png" --backend local-lanczos
 vips colourspace "$tmp/in.png" "$tmp/in16.png" rgb16 || exit 1

@@ -508,6 +508,44 @@ test_3_4_over_limit_before_decode(void **state)
     g_object_unref(black);
 }
 
+/* 3.4b a result over the contract's output limit: refused from the header,
+ * with its own code, before a pixel is decoded or a model loaded */
+static void
+test_3_4b_output_over_limit(void **state)
+{
+    struct ig_backend_cfg cfg = rdn_cfg(deps("npm/esrgan-slim/models"), 1000000);
+    cfg.contract.max_output_pixels = 4 * 300 * 200 - 1;
+    VipsImage *black = NULL;
+    assert_int_equal(vips_black(&black, 300, 200, "bands", 3, NULL), 0);
+    size_t len;
+    void *png = encode(black, &len);
+    struct be_result res;
+    assert_null(run_backend(&cfg, png, len, 2, &res));
+    assert_string_equal(res.err.code, "output_too_large");
+    assert_int_equal(res.err.http_status, 413);
+    assert_non_null(strstr(res.err.message, "300x200"));
+    be_result_clear(&res);
+    /* Lanczos keeps the same limit. */
+    struct ig_backend_cfg lz = cfg;
+    lz.adapter = "local-lanczos";
+    const struct be_local *be = be_find_local("local-lanczos");
+    assert_non_null(be);
+    struct be_request req = {.cfg = &lz, .cls = IG_CLASS_UPSCALE, .input = png, .input_len = len, .scale = 2};
+    be_result_clear(&res);
+    assert_int_equal(be->run(&req, &res), -1);
+    assert_string_equal(res.err.code, "output_too_large");
+    be_result_clear(&res);
+    /* One pixel more room and the same job runs. */
+    cfg.contract.max_output_pixels++;
+    struct img *out = run_backend(&cfg, png, len, 2, &res);
+    assert_non_null(out);
+    assert_int_equal(out->width, 600);
+    img_free(out);
+    be_result_clear(&res);
+    g_free(png);
+    g_object_unref(black);
+}
+
 /* 3.5 available: yes with the models, "model files missing: <path>" without */
 static void
 test_3_5_available(void **state)
@@ -579,6 +617,7 @@ main(void)
         cmocka_unit_test(test_3_2_grey_and_16bit),
         cmocka_unit_test(test_3_3_alpha),
         cmocka_unit_test(test_3_4_over_limit_before_decode),
+        cmocka_unit_test(test_3_4b_output_over_limit),
         cmocka_unit_test(test_3_5_available),
         cmocka_unit_test(test_3_6_wrong_scale),
     };

@@ -108,6 +108,19 @@ test_plan_reasons(void **state)
     n = route_plan(cfg, NULL, NULL, &big, c, 8, &err);
     assert_false(c[0].usable);    /* rdn: 16 MP limit */
     assert_true(c[1].usable);     /* lanczos: 50 MP */
+    /* The result's size: x8 of 4 MP is 256 MP, over both rungs' output
+     * limits; x8 of 1 MP (64 MP) fits both. */
+    struct route_need huge = {.cls = IG_CLASS_UPSCALE, .scale = 8, .input_pixels = 4000000};
+    n = route_plan(cfg, NULL, NULL, &huge, c, 8, &err);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_false(c[i].usable);
+        if (!strstr(c[i].why, "output limit"))
+            fail_msg("rung %d: %s", i, c[i].why);
+    }
+    huge.input_pixels = 1000000;
+    n = route_plan(cfg, NULL, NULL, &huge, c, 8, &err);
+    assert_true(c[0].usable && c[1].usable);
     struct route_need mask = {.cls = IG_CLASS_EDIT, .wants_mask = 1};
     n = route_plan(cfg, NULL, NULL, &mask, c, 8, &err);
     assert_true(c[0].usable);     /* openai takes a mask */

@@ -24,17 +24,9 @@ lanczos_run(const struct be_request *req, struct be_result *res)
     int scale = be_local_scale(req, res);
     if (scale <= 0)
         return -1;
-    struct img *in = be_local_input(req, res);
+    struct img *in = be_local_upscale_input(req, scale, res);
     if (!in)
         return -1;
-    long max_px = req->cfg->contract.max_pixels;
-    if (max_px > 0 && (long)in->width * in->height > max_px) {
-        int w = in->width, h = in->height;
-        img_free(in);
-        return be_local_fail(res, 413, "image_too_large",
-                             "input is %dx%d; backend %s takes at most %ld pixels", w, h,
-                             req->cfg->name, max_px);
-    }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct img *out = img_resize(in, in->width * scale, in->height * scale, "lanczos3", &res->err);

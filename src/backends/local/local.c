@@ -60,6 +60,31 @@ be_local_input(const struct be_request *req, struct be_result *res)
     return im;
 }
 
+struct img *
+be_local_upscale_input(const struct be_request *req, int scale, struct be_result *res)
+{
+    const struct ig_contract *k = &req->cfg->contract;
+    struct img_limits lim = req->img_limits ? *req->img_limits : (struct img_limits){0};
+    if (k->max_pixels > 0 && (lim.max_pixels <= 0 || lim.max_pixels > k->max_pixels))
+        lim.max_pixels = k->max_pixels;
+    if (k->max_output_pixels > 0 && req->input && req->input_len) {
+        struct img_info info;
+        struct ig_error perr = {0};
+        long s2 = (long)scale * scale;
+        if (img_probe(req->input, req->input_len, &lim, &info, &perr) == 0 &&
+            (long)info.width * info.height > k->max_output_pixels / s2) {
+            be_local_fail(res, 413, "output_too_large",
+                          "x%d of %dx%d is %ld pixels; backend %s makes at most %ld", scale,
+                          info.width, info.height, (long)info.width * info.height * s2,
+                          req->cfg->name, k->max_output_pixels);
+            return NULL;
+        }
+    }
+    struct be_request r2 = *req;
+    r2.img_limits = &lim;
+    return be_local_input(&r2, res);
+}
+
 int
 be_local_output(const struct be_request *req, struct be_result *res, const struct img *out,
                 json_t *prov)

@@ -44,6 +44,12 @@ void be_local_shutdown(void);
  * Decodes the job's input under the request's limits; NULL with res set
  * (invalid_request for a missing input, the image layer's code otherwise). */
 struct img *be_local_input(const struct be_request *req, struct be_result *res);
+/* The input of an upscale by scale, refused from its header before a
+ * pixel is decoded when it is over the contract's max_pixels
+ * (image_too_large) or its result would be over max_output_pixels
+ * (output_too_large, 413): an x8 of a 16 MP photo is a 4 GB result. */
+struct img *be_local_upscale_input(const struct be_request *req, int scale,
+                                   struct be_result *res);
 /* Encodes out in the requested format (PNG by default, which keeps alpha),
  * adds it to res, takes prov (a JSON object, may be NULL) as the result's
  * provenance and sets res->ok. -1 with res set on failure. */

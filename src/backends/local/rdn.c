@@ -1051,14 +1051,7 @@ rdn_run(const struct be_request *req, struct be_result *res)
     int scale = be_local_scale(req, res);
     if (scale <= 0)
         return -1;
-    /* refuse an over-limit image from its header, before any pixel is decoded */
-    struct img_limits lim = req->img_limits ? *req->img_limits : (struct img_limits){0};
-    long max_px = req->cfg->contract.max_pixels;
-    if (max_px > 0 && (lim.max_pixels <= 0 || lim.max_pixels > max_px))
-        lim.max_pixels = max_px;
-    struct be_request r2 = *req;
-    r2.img_limits = &lim;
-    struct img *in = be_local_input(&r2, res);
+    struct img *in = be_local_upscale_input(req, scale, res);
     if (!in)
         return -1;
     char rel[32], dir[4096];
