@@ -50,7 +50,12 @@ static const char *const rec_sql[] = {
     [REC_COMMIT] = "COMMIT",
 };
 
-#define CHECKPOINT_MS 500
+/* How often the checkpointer folds the WAL back. Short enough that under
+ * load the WAL is reset before it grows: a growing WAL is written into
+ * fresh file pages, and its checkpoints come in longer bursts. Relay, one
+ * core, c=16, alternating A/B: p99 2.7-3.6 ms at 500 ms, 2.1-2.5 ms at
+ * 100 ms, same throughput; with no checkpoint for a minute, p99 37-44 ms. */
+#define CHECKPOINT_MS 100
 
 
 
