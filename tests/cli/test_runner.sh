@@ -18,16 +18,21 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 
-start() {  # start NAME CMD... -> prints the address it listens on
+# Started in this shell, not in a $(...) subshell, so that the trap above
+# knows their pids and stops them.
+start() {  # start NAME CMD...
   local n=$1; shift
   "$bin" "$@" >"$tmp/$n.out" 2>&1 & pids+=($!)
-  for _ in $(seq 200); do
-    a=$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$tmp/$n.out" | head -n1)
-    [ -n "$a" ] && { echo "$a"; return 0; }; sleep 0.1
-  done; cat "$tmp/$n.out" >&2; return 1
 }
-oa=$(start openai emulate openai --listen 127.0.0.1:0 --no-auth) || exit 1
-fl=$(start bfl emulate bfl --listen 127.0.0.1:0 --no-auth --knobs '{"pending_polls":0}') || exit 1
+addr() {  # addr NAME -> prints the address it listens on
+  for _ in $(seq 200); do
+    a=$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$tmp/$1.out" | head -n1)
+    [ -n "$a" ] && { echo "$a"; return 0; }; sleep 0.1
+  done; cat "$tmp/$1.out" >&2; return 1
+}
+start openai emulate openai --listen 127.0.0.1:0 --no-auth; oa=$(addr openai) || exit 1
+start bfl emulate bfl --listen 127.0.0.1:0 --no-auth --knobs '{"pending_polls":0}'
+fl=$(addr bfl) || exit 1
 
 cd "$tmp"
 cat >config.yaml <<YAML
@@ -204,7 +209,7 @@ cp kite.bak baselines/kite/flux-s1.png
 [ "$(t suite.yaml --max-cost 0.01 --jobs 1)" = 1 ] && has "^SKIPPED .*cost cap" && ok || bad "cost cap: $(cat last.out)"
 
 # ---- the same suite against a served gateway, over HTTP --------------------------
-gw=$(start serve serve --config config.yaml --listen 127.0.0.1:0) || exit 1
+start serve serve --config config.yaml --listen 127.0.0.1:0; gw=$(addr serve) || exit 1
 sed "s|config: config.yaml|url: http://$gw|" suite.yaml >remote.yaml
 [ "$(t remote.yaml --jobs 2)" = 0 ] && has "3 passed, 0 failed, 0 drifted" && ok || bad "over HTTP: $(cat last.out)"
 
