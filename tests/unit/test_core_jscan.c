@@ -253,6 +253,44 @@ test_string_writer_round_trips(void **state)
     }
 }
 
+/* Long strings, where the scanner compares 64 bytes at a time: a quote,
+ * an escape, a bad escape or a control character at every position of
+ * the first few blocks, and the same verdict and span as jansson's. */
+static void
+test_long_strings_every_position(void **state)
+{
+    (void)state;
+    static const char *const inserts[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\x01", "\x1f",
+                                          "\\q", "\"", "\x7f", "\xc3\xa9", "\\u12"};
+    char doc[512];
+    for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
+        for (int at = 0; at < 200; at += 1) {
+            int n = snprintf(doc, sizeof doc, "{\"a\":\"%.*s%s%.*s\",\"b\":1}", at,
+                             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                             inserts[k], 70, "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB");
+            size_t len = (size_t)n;
+            int want = jansson_ok(doc, len);
+            if (jscan_ok(doc, len) != want)
+                fail_msg("insert %zu at %d: jscan disagrees with jansson (%d)", k, at, want);
+            if (!want)
+                continue;
+            struct ig_jfield f[] = {{.key = "a"}, {.key = "b"}};
+            struct ig_error err = {0};
+            assert_int_equal(ig_jscan(doc, len, 64, f, 2, &err), 0);
+            json_t *root = json_loadb(doc, len, 0, NULL);
+            json_t *got = json_loadb(doc + f[0].off, f[0].len, JSON_DECODE_ANY, NULL);
+            assert_true(json_equal(got, json_object_get(root, "a")));
+            assert_int_equal(f[1].type, IG_J_NUMBER);
+            json_decref(got);
+            json_decref(root);
+            /* cut anywhere inside: unterminated, never accepted */
+            for (size_t cut = f[0].off + 1; cut < f[0].off + f[0].len; cut += 7)
+                assert_int_equal(jscan_ok(doc, cut), 0);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -262,6 +300,7 @@ main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_decoders_match_jansson),
         cmocka_unit_test(test_string_writer_round_trips),
+        cmocka_unit_test(test_long_strings_every_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
