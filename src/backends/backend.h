@@ -194,6 +194,8 @@ enum be_next be_answer_is_image(struct be_call *c);
 enum be_next be_download_next(struct be_call *c, const json_t *pending, size_t *next);
 /* Decodes standard base64 (a data: URL prefix is skipped). */
 int be_base64_decode(const char *in, struct ig_buf *out);
+/* The same over len bytes that need not end in a NUL (a span of an answer). */
+int be_base64_decode_n(const char *in, size_t len, struct ig_buf *out);
 int be_base64_encode(const void *data, size_t len, struct ig_buf *out);
 /* Notes a parameter the contract made the adapter drop or translate. */
 void be_note(struct be_call *c, const char *kind, const char *fmt, ...)

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -241,14 +242,20 @@ be_download_next(struct be_call *c, const json_t *pending, size_t *next)
 int
 be_base64_decode(const char *in, struct ig_buf *out)
 {
-    if (strncmp(in, "data:", 5) == 0) {
-        const char *comma = strchr(in, ',');
+    return be_base64_decode_n(in, strlen(in), out);
+}
+
+int
+be_base64_decode_n(const char *in, size_t len, struct ig_buf *out)
+{
+    if (len >= 5 && strncmp(in, "data:", 5) == 0) {
+        const char *comma = memchr(in, ',', len);
         if (!comma)
             return -1;
+        len -= (size_t)(comma + 1 - in);
         in = comma + 1;
     }
-    size_t len = strlen(in);
-    if (len % 4)
+    if (len % 4 || len > (size_t)INT_MAX)
         return -1;
     ig_buf_reset(out);
     /* one decode into the buffer, grown once */

@@ -267,6 +267,34 @@ ig_jscan(const char *doc, size_t len, int max_depth, struct ig_jfield *fields, s
     return 0;
 }
 
+int
+ig_jscan_items(const char *doc, const struct ig_jfield *array, struct ig_jfield *items,
+               size_t max, size_t *n)
+{
+    *n = 0;
+    if (array->type != IG_J_ARRAY || array->len < 2)
+        return -1;
+    struct ig_error err = {0};
+    struct scan s = {.p = doc + array->off + 1, .end = doc + array->off + array->len - 1,
+                     .doc = doc, .max_depth = 1 << 20, .err = &err};
+    for (;;) {
+        skip_ws(&s);
+        if (s.p >= s.end)
+            return 0;
+        const char *v = s.p;
+        enum ig_jtype t;
+        if (skip_value(&s, &t) != 0)
+            return -1;
+        if (*n < max)
+            items[*n] = (struct ig_jfield){.key = items[*n].key, .type = t,
+                                           .off = (size_t)(v - doc), .len = (size_t)(s.p - v)};
+        (*n)++;
+        skip_ws(&s);
+        if (s.p < s.end && *s.p == ',')
+            s.p++;
+    }
+}
+
 /* ---- Decoding the short fields a caller routes on ------------------------- */
 
 static int

@@ -37,6 +37,13 @@ int ig_jscan(const char *doc, size_t len, int max_depth, struct ig_jfield *field
  * cap bytes, or holds an escape a C string cannot (\u0000, a lone
  * surrogate). The scan has checked its syntax already. */
 int ig_jscan_string(const char *doc, const struct ig_jfield *f, char *out, size_t cap);
+/* The elements of a found array field, in order: each item's type, off and
+ * len (its key is left alone) for the first max of them, and in *n how many
+ * there are. 0, or -1 when
+ * the field is not an array. The scan has checked its syntax already, so
+ * an item can be scanned again with ig_jscan (for an object) on its span. */
+int ig_jscan_items(const char *doc, const struct ig_jfield *array, struct ig_jfield *items,
+                   size_t max, size_t *n);
 /* A found number field that is a whole number within long long: 0, else -1. */
 int ig_jscan_integer(const char *doc, const struct ig_jfield *f, long long *out);
 

@@ -11,6 +11,7 @@
 #include "image/image.h"
 
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -380,6 +381,118 @@ test_concurrency_on_one_thread(void **state)
     json_decref(stats);
 }
 
+/* ---- Answer shapes, from a canned upstream ------------------------------- */
+
+/* The answer a canned upstream gives to every request. */
+static const char *canned;
+
+static enum MHD_Result
+canned_answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+              const char *version, const char *data, size_t *size, void **state)
+{
+    (void)cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    (void)data;
+    if (!*state) {
+        *state = conn;
+        return MHD_YES;
+    }
+    if (*size) {
+        *size = 0;
+        return MHD_YES;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(canned), (void *)canned,
+                                                             MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The answer is read with a structural scan, not a DOM: each shape a vendor
+ * may send, well or badly formed, gives the images or the error it should. */
+static void
+test_answer_shapes(void **state)
+{
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                            canned_answer, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%u/v1", (unsigned)info->port);
+    struct ig_backend_cfg b = backend;
+    b.endpoint = ep;
+    /* A 1x1 PNG, plainly and with two of its letters written as \u escapes
+     * (valid JSON a vendor may send: the decoder must resolve them). */
+    static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
+                                  "z8AAAAMBAQAYjZ2wAAAAAElFTkSuQmCC";
+    char plain[512], escaped[512], two[1024];
+    snprintf(plain, sizeof plain,
+             "{\"created\":1,\"data\":[{\"b64_json\":\"%s\"}],\"usage\":{\"total_tokens\":9},"
+             "\"output_format\":\"png\",\"size\":\"1024x1024\",\"quality\":\"low\"}",
+             png_b64);
+    snprintf(escaped, sizeof escaped, "{\"data\":[{\"b64_json\":\"%s\"}]}", png_b64);
+    char *at = strstr(escaped, "I12P4");
+    assert_non_null(at);
+    snprintf(two, sizeof two, "{\"data\":[{\"b64_json\":\"%s\"},{\"revised_prompt\":\"x\","
+             "\"b64_json\":\"%s\"}],\"data2\":[1,[2,{\"x\":\"]\"}]]}", png_b64, png_b64);
+    struct ig_buf esc = {0};
+    assert_int_equal(ig_buf_append(&esc, escaped, (size_t)(at - escaped)), 0);
+    assert_int_equal(ig_buf_puts(&esc, "I12\\u0050\\u0034"), 0);  /* "P4", as \u escapes */
+    assert_int_equal(ig_buf_puts(&esc, at + 5), 0);
+    struct {
+        const char *answer;
+        const char *code;      /* NULL: success */
+        int images;
+    } cases[] = {
+        {plain, NULL, 1},
+        {esc.data, NULL, 1},
+        {two, NULL, 2},
+        {"{\"data\":[]}", "malformed_response", 0},
+        {"{\"data\":{\"b64_json\":\"x\"}}", "malformed_response", 0},
+        {"{\"data\":[\"iVBOR\"]}", "malformed_response", 0},
+        {"{\"data\":[{\"revised_prompt\":\"no image\"}]}", "malformed_response", 0},
+        {"{\"data\":[{\"b64_json\":\"not base64!\"}]}", "malformed_response", 0},
+        {"{\"data\":[{\"b64_json\":12}]}", "malformed_response", 0},
+        {"{\"data\":[{\"b64_json\":\"iVBO", "malformed_response", 0},
+        {"[{\"b64_json\":\"iVBO\"}]", "malformed_response", 0},
+        {"", "malformed_response", 0},
+        {"{\"created\":1}", "malformed_response", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        canned = cases[i].answer;
+        struct be_request req = {.cfg = &b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+        struct be_call *c = run(&req);
+        if (!cases[i].code) {
+            if (!c->result.ok)
+                fail_msg("case %zu: %s", i, c->result.err.message);
+            assert_int_equal(c->result.n_images, cases[i].images);
+            struct img_info inf;
+            struct ig_error e = {0};
+            assert_int_equal(img_probe(c->result.images[0].data, c->result.images[0].len, NULL,
+                                       &inf, &e), 0);
+            assert_int_equal(inf.width, 1);
+        } else {
+            assert_false(c->result.ok);
+            if (strcmp(c->result.err.code, cases[i].code) != 0)
+                fail_msg("case %zu: %s, wanted %s", i, c->result.err.code, cases[i].code);
+        }
+        if (i == 0) {
+            json_t *p = c->result.provenance;
+            assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "usage"),
+                                                                "total_tokens")), 9);
+            assert_string_equal(json_string_value(json_object_get(p, "size")), "1024x1024");
+            assert_string_equal(json_string_value(json_object_get(p, "quality")), "low");
+            assert_string_equal(c->result.images[0].mime, "image/png");
+        }
+        be_call_free(c);
+    }
+    ig_buf_free(&esc);
+    MHD_stop_daemon(d);
+}
+
 int
 main(void)
 {
@@ -394,6 +507,7 @@ main(void)
         cmocka_unit_test(test_transport_faults),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_concurrency_on_one_thread),
+        cmocka_unit_test(test_answer_shapes),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
