@@ -10,6 +10,8 @@
 # the whole 2-core machine gives, sharing it with wrk and the upstream as the
 # direct call does. Not run by CI.
 # Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
+# ANSWER_PNG=FILE makes the upstream answer with that picture (base64 in the
+# JSON, as OpenAI does) instead of a 1x1 PNG: a real answer is ~1 MB.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 small_s=${1:-10}; large_s=${2:-20}
@@ -28,7 +30,7 @@ if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
 fi
 
 up=18990 ig=18991 pk=18992 ig2=18993
-"$build/bench/fake_upstream" $up >/dev/null & pids+=($!)
+"$build/bench/fake_upstream" $up ${ANSWER_PNG:-} >/dev/null & pids+=($!)
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
 backends:
