@@ -317,8 +317,8 @@ hex4(const char *p, unsigned *out)
     return 0;
 }
 
-static size_t
-utf8_put(char *o, unsigned cp)
+size_t
+ig_utf8_put(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
         o[0] = (char)cp;
@@ -377,7 +377,7 @@ ig_jscan_string(const char *doc, const struct ig_jfield *f, char *out, size_t ca
                 } else if ((cp >= 0xdc00 && cp < 0xe000) || cp == 0) {
                     return -1;
                 }
-                k = utf8_put(buf, cp);
+                k = ig_utf8_put(buf, cp);
             } else {
                 return -1;
             }

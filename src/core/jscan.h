@@ -15,6 +15,7 @@
 #define IG_CORE_JSCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/error.h"
 
@@ -44,6 +45,9 @@ int ig_jscan_string(const char *doc, const struct ig_jfield *f, char *out, size_
  * an item can be scanned again with ig_jscan (for an object) on its span. */
 int ig_jscan_items(const char *doc, const struct ig_jfield *array, struct ig_jfield *items,
                    size_t max, size_t *n);
+/* Writes code point cp (up to U+10FFFF) as UTF-8 into o (4 bytes of room);
+ * the byte count. */
+size_t ig_utf8_put(char *o, uint32_t cp);
 /* A found number field that is a whole number within long long: 0, else -1. */
 int ig_jscan_integer(const char *doc, const struct ig_jfield *f, long long *out);
 

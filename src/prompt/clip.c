@@ -16,6 +16,7 @@
  * Without the file, the count is an estimate, and says so. */
 #include "prompt/prompt.h"
 #include "core/alloc.h"
+#include "core/jscan.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -262,31 +263,6 @@ lower_cp(uint32_t cp)
     return cp;
 }
 
-static size_t
-put_utf8(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* CLIP's bytes_to_unicode: printable bytes stand for themselves, the rest
  * for 256 + their order among the unprintable ones. */
 static uint32_t
@@ -314,7 +290,7 @@ bpe_count(const char *tok, size_t n)
     if (n > 120)   /* CLIP words this long are junk; keep the work bounded */
         n = 120;
     for (size_t i = 0; i < n && ns < 250; i++) {
-        size_t k = put_utf8(word + wl, byte_char((unsigned char)tok[i]));
+        size_t k = ig_utf8_put(word + wl, byte_char((unsigned char)tok[i]));
         sym[ns].off = (uint16_t)wl;
         sym[ns++].len = (uint16_t)k;
         wl += k;
@@ -414,7 +390,7 @@ count_tokens(const char *text, int exact)
             if (classify(cp) != c || (c == C_DIGIT && chars == 1))
                 break;
             if (tl + 4 < sizeof tok)
-                tl += put_utf8(tok + tl, lower_cp(cp));
+                tl += ig_utf8_put(tok + tl, lower_cp(cp));
             chars++;
             s += l;
         }
