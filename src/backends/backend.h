@@ -67,6 +67,10 @@ struct be_request {
 struct be_image {
     void  *data;
     size_t len;
+    /* A relay's image, which goes back to the client inside the vendor's own
+     * answer: data holds only its head, enough to read the header, and this
+     * is the whole image's size. 0: data is the whole image. */
+    size_t size;
     char   mime[32];
 };
 

@@ -249,6 +249,34 @@ decode_item_b64(const char *doc, const struct ig_jfield *f, struct ig_buf *raw)
     return rc;
 }
 
+/* A relayed answer goes back to the client as it came, so its images are
+ * only read for their header: decoding a megabyte of base64 to read the
+ * 33 bytes of a PNG's header was most of what was left of a relay's cost.
+ * The head is decoded and kept when it is a PNG (whose header is at the
+ * start); other formats (a JPEG's SOF may follow large metadata) are
+ * decoded whole. 1: the head was kept; 0: decode the whole; -1: not base64. */
+#define B64_HEAD_CHARS 4096
+static int
+add_item_head(struct be_call *c, const char *doc, const struct ig_jfield *f, const char *mime,
+              struct ig_buf *raw)
+{
+    const char *p = doc + f->off + 1;
+    size_t n = f->len - 2;
+    if (n <= B64_HEAD_CHARS || n % 4 || memchr(p, '\\', n) ||
+        (n >= 5 && strncmp(p, "data:", 5) == 0))
+        return 0;
+    if (be_base64_decode_n(p, B64_HEAD_CHARS, raw) != 0)
+        return -1;
+    if (raw->len < 8 || memcmp(raw->data, "\x89PNG\r\n\x1a\n", 8) != 0)
+        return 0;
+    int before = c->result.n_images;
+    if (be_add_image(c, raw->data, raw->len, mime) != 0)
+        return -1;
+    if (c->result.n_images > before)
+        c->result.images[before].size = n / 4 * 3 - (p[n - 1] == '=') - (p[n - 2] == '=');
+    return 1;
+}
+
 /* The (synchronous) answer to the submit: images, or URLs to download.
  *
  * Read with jscan, not jansson: an answer is a megabyte or more of base64
@@ -307,19 +335,39 @@ openai_poll(struct be_call *c)
     c->result.charged = 1;
     struct ig_buf raw = {0};
     enum be_next next = BE_DONE;
-    for (size_t i = 0; i < n_items && i < BE_MAX_IMAGES; i++) {
-        struct ig_jfield g[] = {{.key = "b64_json"}, {.key = "url"}};
+    /* Each item's fields first: heads alone do only when every image comes
+     * in this answer, which then goes back to the client (no URL to fetch,
+     * after which the answer would be rebuilt from the images). */
+    struct ig_jfield g[BE_MAX_IMAGES][2];
+    size_t n_use = n_items < BE_MAX_IMAGES ? n_items : BE_MAX_IMAGES;
+    int urls = 0;
+    for (size_t i = 0; i < n_use; i++) {
+        g[i][0] = (struct ig_jfield){.key = "b64_json"};
+        g[i][1] = (struct ig_jfield){.key = "url"};
         if (items[i].type != IG_J_OBJECT ||
-            ig_jscan(doc + items[i].off, items[i].len, 0, g, 2, &err) != 0) {
-            next = be_fail(c, 502, "malformed_response", "data[%zu] has neither b64_json nor url",
+            ig_jscan(doc + items[i].off, items[i].len, 0, g[i], 2, &err) != 0) {
+            ig_buf_free(&raw);
+            return be_fail(c, 502, "malformed_response", "data[%zu] has neither b64_json nor url",
                            i);
+        }
+        g[i][0].off += items[i].off;
+        g[i][1].off += items[i].off;
+        urls += g[i][0].type != IG_J_STRING && g[i][1].type == IG_J_STRING;
+    }
+    int heads = c->req.relay_body && !urls;
+    for (size_t i = 0; i < n_use; i++) {
+        int head = heads && g[i][0].type == IG_J_STRING
+                       ? add_item_head(c, doc, &g[i][0], mime, &raw)
+                       : 0;
+        if (head > 0)
+            continue;
+        if (head < 0) {
+            next = be_fail(c, 502, "malformed_response", "data[%zu].b64_json is not base64", i);
             break;
         }
-        g[0].off += items[i].off;
-        g[1].off += items[i].off;
-        char *url = g[0].type == IG_J_STRING ? NULL : answer_string(doc, &g[1]);
-        if (g[0].type == IG_J_STRING) {
-            if (decode_item_b64(doc, &g[0], &raw) != 0 || raw.len == 0) {
+        char *url = g[i][0].type == IG_J_STRING ? NULL : answer_string(doc, &g[i][1]);
+        if (g[i][0].type == IG_J_STRING) {
+            if (decode_item_b64(doc, &g[i][0], &raw) != 0 || raw.len == 0) {
                 next = be_fail(c, 502, "malformed_response", "data[%zu].b64_json is not base64",
                                i);
                 break;

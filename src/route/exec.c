@@ -61,6 +61,7 @@ finish(struct pending *p, struct be_result *r)
     for (int i = 0; i < r->n_images && i < ROUTE_MAX_IMAGES; i++) {
         o.images[i].data = r->images[i].data;
         o.images[i].len = r->images[i].len;
+        o.images[i].size = r->images[i].size;
         memcpy(o.images[i].mime, r->images[i].mime, sizeof o.images[i].mime);
         r->images[i].data = NULL;
     }

@@ -59,6 +59,7 @@ struct route_attempt {
 struct route_image {
     void  *data;                  /* ig_malloc'd, vendor bytes untouched */
     size_t len;
+    size_t size;                  /* a relay: the whole image's bytes when data is its head */
     char   mime[32];
 };
 

@@ -318,7 +318,8 @@ record_text(const struct relay *rl, const struct route_outcome *o, const char *p
     if (rl->res.ok) {
         ig_jw_raw(&w, "{\"outputs\":[{\"mime\":");
         ig_jw_str(&w, o->images[0].mime);
-        ig_jw_printf(&w, ",\"bytes\":%zu}],\"provenance\":", o->images[0].len);
+        ig_jw_printf(&w, ",\"bytes\":%zu}],\"provenance\":",
+                     o->images[0].size ? o->images[0].size : o->images[0].len);
         ig_jw_raw(&w, prov);
         ig_jw_raw(&w, "}");
     } else {
@@ -346,8 +347,15 @@ on_outcome(void *cookie, struct route_outcome *o)
     int ok = o->ok;
     for (int i = 0; ok && i < o->n_images; i++) {
         struct img_info info;
-        if (img_probe(o->images[i].data, o->images[i].len, &gw->img_limits, &info, &err) != 0)
+        size_t whole = o->images[i].size ? o->images[i].size : o->images[i].len;
+        if (gw->img_limits.max_input_bytes > 0 && (long)whole > gw->img_limits.max_input_bytes) {
             ok = 0;
+            ig_error_set(&err, 413, "image_too_large", "the backend's image is %zu bytes, over %ld",
+                         whole, gw->img_limits.max_input_bytes);
+        } else if (img_probe(o->images[i].data, o->images[i].len, &gw->img_limits, &info,
+                             &err) != 0) {
+            ok = 0;
+        }
     }
     if (ok && o->n_images == 0) {
         ok = 0;

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -493,6 +494,68 @@ test_answer_shapes(void **state)
     MHD_stop_daemon(d);
 }
 
+/* A relayed answer goes back to the client as it came: a PNG in it is
+ * decoded only as far as its header, and its whole size is kept beside;
+ * a JPEG, and any answer outside the relay, is decoded whole. */
+static void
+test_relay_reads_png_heads(void **state)
+{
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                            canned_answer, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%u/v1", (unsigned)info->port);
+    struct ig_backend_cfg b = backend;
+    b.endpoint = ep;
+    struct img *noise = img_new(96, 64);
+    assert_non_null(noise);
+    unsigned seed = 7;
+    for (size_t i = 0; i < 96 * 64 * 4; i++)
+        noise->rgba[i] = (unsigned char)rand_r(&seed);
+    static const char client[] = "{\"prompt\":\"x\",\"model\":\"m\"}";
+    enum img_format fmts[] = {IMG_FMT_PNG, IMG_FMT_JPEG};
+    for (int k = 0; k < 2; k++) {
+        struct ig_buf enc = {0}, b64 = {0}, answer = {0};
+        struct ig_error err = {0};
+        assert_int_equal(img_encode(noise, fmts[k], 90, NULL, &enc, &err), 0);
+        assert_true(enc.len > 4096);
+        assert_int_equal(be_base64_encode(enc.data, enc.len, &b64), 0);
+        assert_int_equal(ig_buf_printf(&answer, "{\"data\":[{\"b64_json\":\"%s\"}]}", b64.data), 0);
+        canned = answer.data;
+        for (int relay = 0; relay < 2; relay++) {
+            struct be_request req = {.cfg = &b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+            if (relay) {
+                req.relay_body = client;
+                req.relay_len = strlen(client);
+            }
+            struct be_call *c = run(&req);
+            if (!c->result.ok)
+                fail_msg("fmt %d relay %d: %s", k, relay, c->result.err.message);
+            struct be_image *im = &c->result.images[0];
+            if (relay && k == 0) {
+                assert_int_equal(im->size, enc.len);
+                assert_true(im->len < enc.len);
+                assert_memory_equal(im->data, enc.data, im->len);
+                assert_int_equal(c->result.raw.len, answer.len);   /* the answer, as it came */
+            } else {
+                assert_int_equal(im->size, 0);
+                assert_int_equal(im->len, enc.len);
+                assert_memory_equal(im->data, enc.data, enc.len);
+            }
+            struct img_info inf;
+            assert_int_equal(img_probe(im->data, im->len, NULL, &inf, &err), 0);
+            assert_int_equal(inf.width, 96);
+            be_call_free(c);
+        }
+        ig_buf_free(&enc);
+        ig_buf_free(&b64);
+        ig_buf_free(&answer);
+    }
+    img_free(noise);
+    MHD_stop_daemon(d);
+}
+
 int
 main(void)
 {
@@ -508,6 +571,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_concurrency_on_one_thread),
         cmocka_unit_test(test_answer_shapes),
+        cmocka_unit_test(test_relay_reads_png_heads),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -183,6 +183,8 @@ test_relayed(void **state)
     const char *b64 = json_string_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "b64_json"));
     assert_non_null(b64);
     assert_true(strlen(b64) > 100);
+    size_t b64_len = strlen(b64);
+    size_t image_bytes = b64_len / 4 * 3 - (b64[b64_len - 1] == '=') - (b64[b64_len - 2] == '=');
     json_decref(j);
     ig_buf_free(&r.body);
     /* On record before the answer left: the job, its provenance, its cost. */
@@ -197,6 +199,11 @@ test_relayed(void **state)
     assert_true(json_is_true(json_object_get(prov, "relay")));
     assert_string_equal(json_string_value(json_object_get(prov, "backend")), "oai");
     assert_true(json_real_value(json_object_get(prov, "cost_usd")) > 0.039);
+    /* The image's whole size, though the relay decoded only its header. */
+    json_t *out0 = json_array_get(json_object_get(job, "outputs"), 0);
+    if (json_integer_value(json_object_get(out0, "bytes")) != (json_int_t)image_bytes)
+        fail_msg("outputs[0].bytes %lld, the answer's image is %zu bytes",
+                 (long long)json_integer_value(json_object_get(out0, "bytes")), image_bytes);
     /* The provenance carries what a durable job's does. */
     assert_string_equal(json_string_value(json_object_get(prov, "adapter")), "openai");
     assert_string_equal(json_string_value(json_object_get(prov, "model")), "gpt-image-1");
