@@ -179,6 +179,10 @@ const char *be_answer_header(const struct be_call *c, const char *name);
 /* The answer as JSON, under the depth and size limits; NULL with the call's
  * result set to malformed_response. */
 json_t *be_answer_json(struct be_call *c);
+/* 1 when the answer's Content-Type is JSON (or unsaid); 0 with the call's
+ * result set to malformed_response. be_answer_json asks it first; an
+ * adapter that scans the answer itself asks it too. */
+int be_answer_is_json(struct be_call *c);
 /* Finishes the call with an error of the taxonomy; returns BE_DONE. */
 enum be_next be_fail(struct be_call *c, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

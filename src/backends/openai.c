@@ -234,15 +234,14 @@ answer_string(const char *doc, const struct ig_jfield *f)
 }
 
 /* One data[] item's b64_json, decoded into raw. The base64 is decoded from
- * the answer in place: it holds no escapes unless a vendor wrote '/' as
- * "\/", which goes through the string decoder first. */
+ * the answer in place: it holds no escapes (escaped says whether it does)
+ * unless a vendor wrote '/' as "\/", which goes through the string decoder
+ * first. */
 static int
-decode_item_b64(const char *doc, const struct ig_jfield *f, struct ig_buf *raw)
+decode_item_b64(const char *doc, const struct ig_jfield *f, int escaped, struct ig_buf *raw)
 {
-    const char *p = doc + f->off + 1;
-    size_t n = f->len - 2;
-    if (!memchr(p, '\\', n))
-        return be_base64_decode_n(p, n, raw);
+    if (!escaped)
+        return be_base64_decode_n(doc + f->off + 1, f->len - 2, raw);
     char *text = answer_string(doc, f);
     int rc = text ? be_base64_decode(text, raw) : -1;
     ig_free(text);
@@ -257,12 +256,12 @@ decode_item_b64(const char *doc, const struct ig_jfield *f, struct ig_buf *raw)
  * decoded whole. 1: the head was kept; 0: decode the whole; -1: not base64. */
 #define B64_HEAD_CHARS 4096
 static int
-add_item_head(struct be_call *c, const char *doc, const struct ig_jfield *f, const char *mime,
-              struct ig_buf *raw)
+add_item_head(struct be_call *c, const char *doc, const struct ig_jfield *f, int escaped,
+              const char *mime, struct ig_buf *raw)
 {
     const char *p = doc + f->off + 1;
     size_t n = f->len - 2;
-    if (n <= B64_HEAD_CHARS || n % 4 || memchr(p, '\\', n) ||
+    if (n <= B64_HEAD_CHARS || n % 4 || escaped ||
         (n >= 5 && strncmp(p, "data:", 5) == 0))
         return 0;
     if (be_base64_decode_n(p, B64_HEAD_CHARS, raw) != 0)
@@ -287,10 +286,8 @@ static enum be_next
 openai_poll(struct be_call *c)
 {
     struct openai_state *s = c->state;
-    const char *ct = c->x.content_type;
-    if (ct[0] && !strstr(ct, "json"))
-        return be_fail(c, 502, "malformed_response", "expected JSON, got %s (HTTP %ld)", ct,
-                       c->x.status);
+    if (!be_answer_is_json(c))
+        return BE_DONE;
     const char *doc = c->x.answer.data ? c->x.answer.data : "";
     size_t len = c->x.answer.len;
     struct ig_jfield f[] = {{.key = "data"}, {.key = "usage"}, {.key = "size"},
@@ -339,6 +336,7 @@ openai_poll(struct be_call *c)
      * in this answer, which then goes back to the client (no URL to fetch,
      * after which the answer would be rebuilt from the images). */
     struct ig_jfield g[BE_MAX_IMAGES][2];
+    int escaped[BE_MAX_IMAGES];
     size_t n_use = n_items < BE_MAX_IMAGES ? n_items : BE_MAX_IMAGES;
     int urls = 0;
     for (size_t i = 0; i < n_use; i++) {
@@ -352,12 +350,14 @@ openai_poll(struct be_call *c)
         }
         g[i][0].off += items[i].off;
         g[i][1].off += items[i].off;
+        escaped[i] = g[i][0].type == IG_J_STRING &&
+                     memchr(doc + g[i][0].off + 1, '\\', g[i][0].len - 2) != NULL;
         urls += g[i][0].type != IG_J_STRING && g[i][1].type == IG_J_STRING;
     }
     int heads = c->req.relay_body && !urls;
     for (size_t i = 0; i < n_use; i++) {
         int head = heads && g[i][0].type == IG_J_STRING
-                       ? add_item_head(c, doc, &g[i][0], mime, &raw)
+                       ? add_item_head(c, doc, &g[i][0], escaped[i], mime, &raw)
                        : 0;
         if (head > 0)
             continue;
@@ -367,7 +367,7 @@ openai_poll(struct be_call *c)
         }
         char *url = g[i][0].type == IG_J_STRING ? NULL : answer_string(doc, &g[i][1]);
         if (g[i][0].type == IG_J_STRING) {
-            if (decode_item_b64(doc, &g[i][0], &raw) != 0 || raw.len == 0) {
+            if (decode_item_b64(doc, &g[i][0], escaped[i], &raw) != 0 || raw.len == 0) {
                 next = be_fail(c, 502, "malformed_response", "data[%zu].b64_json is not base64",
                                i);
                 break;

@@ -121,16 +121,24 @@ be_fail(struct be_call *c, int status, const char *code, const char *fmt, ...)
     return BE_DONE;
 }
 
-json_t *
-be_answer_json(struct be_call *c)
+int
+be_answer_is_json(struct be_call *c)
 {
-    struct ig_error err = {0};
     const char *ct = c->x.content_type;
     if (ct[0] && !strstr(ct, "json")) {
         be_fail(c, 502, "malformed_response", "expected JSON, got %s (HTTP %ld)", ct,
                 c->x.status);
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+json_t *
+be_answer_json(struct be_call *c)
+{
+    struct ig_error err = {0};
+    if (!be_answer_is_json(c))
+        return NULL;
     json_t *j = ig_json_parse(c->x.answer.data ? c->x.answer.data : "", c->x.answer.len,
                               c->req.max_json_depth > 0 ? c->req.max_json_depth : 32, &err);
     if (!j)

@@ -245,6 +245,13 @@ answer_from_images(struct route_outcome *o, struct ig_buf *out)
     return rc;
 }
 
+/* An image's whole size: a relayed PNG's data is only its head. */
+static size_t
+image_bytes(const struct route_image *im)
+{
+    return im->size ? im->size : im->len;
+}
+
 /* "id; flag,flag" for the X-Imagegate-License header. */
 static void
 license_header(const struct ig_contract *k, char *out, size_t size)
@@ -318,8 +325,7 @@ record_text(const struct relay *rl, const struct route_outcome *o, const char *p
     if (rl->res.ok) {
         ig_jw_raw(&w, "{\"outputs\":[{\"mime\":");
         ig_jw_str(&w, o->images[0].mime);
-        ig_jw_printf(&w, ",\"bytes\":%zu}],\"provenance\":",
-                     o->images[0].size ? o->images[0].size : o->images[0].len);
+        ig_jw_printf(&w, ",\"bytes\":%zu}],\"provenance\":", image_bytes(&o->images[0]));
         ig_jw_raw(&w, prov);
         ig_jw_raw(&w, "}");
     } else {
@@ -347,7 +353,7 @@ on_outcome(void *cookie, struct route_outcome *o)
     int ok = o->ok;
     for (int i = 0; ok && i < o->n_images; i++) {
         struct img_info info;
-        size_t whole = o->images[i].size ? o->images[i].size : o->images[i].len;
+        size_t whole = image_bytes(&o->images[i]);
         if (gw->img_limits.max_input_bytes > 0 && (long)whole > gw->img_limits.max_input_bytes) {
             ok = 0;
             ig_error_set(&err, 413, "image_too_large", "the backend's image is %zu bytes, over %ld",
