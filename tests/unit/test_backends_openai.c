@@ -412,19 +412,28 @@ canned_answer(void *cls, struct MHD_Connection *conn, const char *url, const cha
     return ret;
 }
 
-/* The answer is read with a structural scan, not a DOM: each shape a vendor
- * may send, well or badly formed, gives the images or the error it should. */
-static void
-test_answer_shapes(void **state)
+/* A canned upstream on a free port, and the test backend pointed at it. */
+static struct MHD_Daemon *
+canned_start(struct ig_backend_cfg *b, char *ep, size_t ep_size)
 {
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
                                             canned_answer, NULL, MHD_OPTION_END);
     assert_non_null(d);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(ep, ep_size, "http://127.0.0.1:%u/v1", (unsigned)info->port);
+    *b = backend;
+    b->endpoint = ep;
+    return d;
+}
+
+/* The answer is read with a structural scan, not a DOM: each shape a vendor
+ * may send, well or badly formed, gives the images or the error it should. */
+static void
+test_answer_shapes(void **state)
+{
     char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%u/v1", (unsigned)info->port);
-    struct ig_backend_cfg b = backend;
-    b.endpoint = ep;
+    struct ig_backend_cfg b;
+    struct MHD_Daemon *d = canned_start(&b, ep, sizeof ep);
     /* A 1x1 PNG, plainly and with two of its letters written as \u escapes
      * (valid JSON a vendor may send: the decoder must resolve them). */
     static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
@@ -500,14 +509,9 @@ test_answer_shapes(void **state)
 static void
 test_relay_reads_png_heads(void **state)
 {
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                                            canned_answer, NULL, MHD_OPTION_END);
-    assert_non_null(d);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%u/v1", (unsigned)info->port);
-    struct ig_backend_cfg b = backend;
-    b.endpoint = ep;
+    struct ig_backend_cfg b;
+    struct MHD_Daemon *d = canned_start(&b, ep, sizeof ep);
     struct img *noise = img_new(96, 64);
     assert_non_null(noise);
     unsigned seed = 7;
