@@ -23,6 +23,11 @@ integer scales its static shapes imply. On astronaut.png (bench/cutout.c,
 level EXTENDED) to 0.98 s / 1.01 GB (this model, level ALL); the shipped model
 at level ALL needs 1.43 GB. The alphas differ by at most one level of 255.
 
+Only the graph output "output" (the full-resolution matte) is kept, and the
+nodes that fed only the others are dropped. The alpha is bit-identical; peak
+RSS on astronaut.png went from 0.95 to 0.76 GB (bench/cutout, 4 jobs), and
+steady inference from 1.69 to 1.35 s, on one run each.
+
 Nodes are topologically sorted first: the shipped graph lists the input cast
 after its consumers, which ONNX's shape inference does not accept.
 """
@@ -128,8 +133,20 @@ def constant_scales(m):
     return count
 
 
+def only_output(g, name):
+    """Keeps one graph output. The export lists twelve: the matte, the five
+    coarser side mattes and six decoder feature maps (up to 64 MB each at
+    1024^2), which ORT keeps alive to the end of every run."""
+    keep = [o for o in g.output if o.name == name]
+    if not keep:
+        die(f"the graph has no output named {name}")
+    del g.output[:]
+    g.output.extend(keep)
+
+
 def drop_dead(g):
-    """Drops the shape computations that fed the Resizes and now feed nothing."""
+    """Drops the nodes that feed nothing: the shape computations that fed the
+    Resizes, and the side heads of the dropped outputs."""
     while True:
         used = {o.name for o in g.output} | {i for n in g.node for i in n.input}
         keep = [n for n in g.node if any(o in used for o in n.output)]
@@ -149,9 +166,11 @@ def main():
     topo_sort(m.graph)
     to_fp32(m.graph)
     n = constant_scales(m)
+    only_output(m.graph, "output")
     drop_dead(m.graph)
     onnx.save(m, sys.argv[2])
-    print(f"{sys.argv[2]}: weights in fp32, {n} Resize nodes with constant scales")
+    print(f"{sys.argv[2]}: weights in fp32, {n} Resize nodes with constant scales, "
+          f"{len(m.graph.node)} nodes feeding the one output")
 
 
 if __name__ == "__main__":
