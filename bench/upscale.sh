@@ -29,7 +29,7 @@ cmake --build "$build" -j2 --target rdn ort_rdn fma_peak >/dev/null
 # Appends each engine line's steady share of the measured peak, and the
 # time the whole job would take at that peak.
 of_peak() {
-  awk -v pk="$peak" '{ print; for (i = 1; i <= NF; i++) { split($i, kv, "=");
+  awk -v pk="$peak" '{ print; g = t = 0; for (i = 1; i <= NF; i++) { split($i, kv, "=");
       if (kv[1] == "gmacs_steady") g = kv[2]; if (kv[1] == "steady_s") t = kv[2] }
     if (g > 0 && pk > 0) printf "  pct_peak=%.0f floor_s=%.3f (peak %.1f GMAC/s)\n", 100 * g / pk, t * g / pk, pk }'
 }
