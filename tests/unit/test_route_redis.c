@@ -149,18 +149,11 @@ test_redis_restart(void **state)
     long wait;
     char why[200];
     assert_int_equal(route_limits_admit(a, "tenant:r", &s, 1, "x", 0, &wait, why, sizeof why), 1);
-    char pidfile[256], cmd[600];
-    snprintf(pidfile, sizeof pidfile, "%s/redis.pid", dir);
-    snprintf(cmd, sizeof cmd, "kill $(cat '%s') && sleep 0.3", pidfile);
-    assert_int_equal(system(cmd), 0);
+    servers("redis-pause", NULL, 0);
     assert_int_equal(route_limits_admit(a, "tenant:r", &s, 1, "x", 0, &wait, why, sizeof why), -1);
     assert_non_null(strstr(why, "Redis"));
     /* Back on the same port: the next call reconnects. */
-    const char *port = strrchr(addr, ':') + 1;
-    snprintf(cmd, sizeof cmd,
-             "redis-server --port %s --bind 127.0.0.1 --save '' --appendonly no --daemonize yes "
-             "--pidfile '%s' --logfile '%s/redis.log' && sleep 0.3", port, pidfile, dir);
-    assert_int_equal(system(cmd), 0);
+    servers("redis-resume", NULL, 0);
     assert_int_equal(route_limits_admit(a, "tenant:r", &s, 1, "x", 0, &wait, why, sizeof why), 1);
     route_limits_free(a);
 }
