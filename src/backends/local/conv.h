@@ -13,6 +13,7 @@
 #define CONV_LANES 16          /* output channels are padded to this, */
 #define CONV_NARROW 8          /* or to this when there are at most 8 */
 #define CONV_MAX_SEGS 256
+#define CONV_DOT_MAX 4         /* most outputs the channel-dot kernel takes */
 
 struct conv_seg {
     const float *base;         /* pixel (-border, -border) of the buffer */
@@ -25,6 +26,11 @@ struct conv_args {
     int cin, cout_pad;         /* input channels; outputs rounded up to CONV_NARROW or CONV_LANES */
     const float *w;            /* [k*k][cin][cout_pad] */
     const float *b;            /* [cout_pad] */
+    /* NULL, or the same weights as [k*k][CONV_DOT_MAX][cin] (missing
+     * outputs zero) for the channel-dot kernel: a layer of at most
+     * CONV_DOT_MAX outputs whose segments are whole groups of CONV_LANES
+     * channels, read without upsampling or depth-to-space */
+    const float *wt;
     const struct conv_seg *seg;
     int nseg;
     int pitch, border;         /* of the input buffers */

@@ -67,6 +67,7 @@ struct op {
     int d2s;                   /* output conv folded to low resolution: depth-to-space on store */
     int has_res, res_op;       /* a following Add folded in: this op's output += res_op's */
     float *w, *b;              /* packed, 64-byte aligned */
+    float *wt;                 /* NULL, or w for the channel-dot kernel (conv.h) */
     int nseg;
     int *seg_op;               /* ops read as the input, in channel order */
     /* add / scale / relu */
@@ -480,6 +481,34 @@ build_ops(struct engine *e, const char *dir, struct ig_error *err)
     return rc;
 }
 
+/* Gives the convolutions the channel-dot kernel can run their weights in
+ * its layout ([k*k][CONV_DOT_MAX][cin]). */
+static int
+pack_dot(struct engine *e, struct ig_error *err)
+{
+    for (int i = 0; i < e->n_ops; i++) {
+        struct op *o = &e->ops[i];
+        if (o->kind != OP_CONV || o->cout_pad != CONV_NARROW || o->channels > CONV_DOT_MAX ||
+            o->up != 1 || o->shuffle != 1)
+            continue;
+        int whole = 1;
+        for (int s = 0; s < o->nseg; s++)
+            whole = whole && e->ops[o->seg_op[s]].channels % CONV_LANES == 0;
+        if (!whole)
+            continue;
+        size_t taps = (size_t)o->k * o->k;
+        o->wt = falloc(taps * CONV_DOT_MAX * o->cin);
+        if (!o->wt)
+            return ig_error_set(err, 500, "out_of_memory", "out of memory");
+        for (size_t t = 0; t < taps; t++)
+            for (int c = 0; c < CONV_DOT_MAX; c++)
+                for (int ci = 0; ci < o->cin; ci++)
+                    o->wt[(t * CONV_DOT_MAX + c) * o->cin + ci] =
+                        o->w[(t * o->cin + ci) * o->cout_pad + c];
+    }
+    return 0;
+}
+
 /* Margins (receptive field still ahead of each op) and buffer slots by liveness. */
 static int
 plan_memory(struct engine *e, struct ig_error *err)
@@ -546,6 +575,7 @@ engine_free(struct engine *e)
     pool_free(e->pool);
     for (int i = 0; i < e->n_ops; i++) {
         free(e->ops[i].w);
+        free(e->ops[i].wt);
         free(e->ops[i].b);
         ig_free(e->ops[i].seg_op);
         ig_free(e->ops[i].src_op);
@@ -568,7 +598,7 @@ engine_new(const char *dir, struct ig_error *err)
     pthread_mutex_init(&e->lock, NULL);
     snprintf(e->key, sizeof e->key, "%s", dir);
     if (tfjs_load(dir, &e->m, err) != 0 || build_ops(e, dir, err) != 0 ||
-        plan_memory(e, err) != 0) {
+        plan_memory(e, err) != 0 || pack_dot(e, err) != 0) {
         engine_free(e);
         return NULL;
     }
@@ -743,6 +773,7 @@ begin_op(struct tile *t, const struct op *o)
     a->cin = o->cin;
     a->cout_pad = o->cout_pad;
     a->w = o->w;
+    a->wt = o->wt;
     a->b = o->b;
     a->seg = t->seg;
     a->nseg = o->nseg;
