@@ -179,12 +179,14 @@ hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
     return _mm_add_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
 }
 
-/* The channel-dot kernel: 6 pixels x 4 outputs, each a 16-lane partial sum
- * over input channels. */
+/* The channel-dot kernel: DOT_NP pixels x 4 outputs, each a 16-lane
+ * partial sum over input channels. */
+#define DOT_NP 6
+
 __attribute__((target("avx512f,fma"))) static void
 block_dot(const struct conv_args *a, int y, int x, int n)
 {
-    enum { NPB = 6, NO = CONV_DOT_MAX };
+    enum { NPB = DOT_NP, NO = CONV_DOT_MAX };
     __m512 acc[NPB][NO];
 #pragma GCC unroll 16
     for (int p = 0; p < NPB; p++)
@@ -241,8 +243,8 @@ rows512(const struct conv_args *a, int y0, int y1)
     int nb = a->cout_pad / CONV_LANES;
     if (a->wt) {
         for (int y = y0; y < y1; y++)
-            for (int x = 0; x < a->ow; x += 6)
-                block_dot(a, y, x, a->ow - x < 6 ? a->ow - x : 6);
+            for (int x = 0; x < a->ow; x += DOT_NP)
+                block_dot(a, y, x, a->ow - x < DOT_NP ? a->ow - x : DOT_NP);
         return;
     }
     if (a->cout_pad == CONV_NARROW) {

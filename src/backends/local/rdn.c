@@ -489,6 +489,8 @@ pack_dot(struct engine *e, struct ig_error *err)
 {
     for (int i = 0; i < e->n_ops; i++) {
         struct op *o = &e->ops[i];
+        /* cout_pad, not channels, counts the outputs: a folded output conv
+         * keeps its 3 channels but computes s*s*3 */
         if (o->kind != OP_CONV || o->cout_pad != CONV_NARROW || o->channels > CONV_DOT_MAX ||
             o->up != 1 || o->shuffle != 1)
             continue;
@@ -859,11 +861,11 @@ store_output(const struct tile *t, struct img *out, int r0, int r1)
  * rows dealt out in turn went to the other core half the time, and reading
  * lines another core has just written held slim's 64->64 convolutions to
  * 107 GMAC/s on two threads, where two single-thread processes make 144;
- * banded they run at 132-140. A thread done with its band
- * takes chunks from the others'. One workspace serves all threads (half the
- * fresh memory of one per thread, and memory touched for the first time is
- * what a cold job pays for here), and no thread idles at the end waiting
- * for another's last tile. */
+ * banded they run at 132-140. A thread done with its band takes chunks
+ * from the others'. One workspace serves all threads (half the fresh memory
+ * of one per thread, and memory touched for the first time is what a cold
+ * job pays for here), and no thread idles at the end waiting for another's
+ * last tile. */
 #define ROW_CHUNK 4
 
 struct job {
