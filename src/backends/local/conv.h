@@ -10,10 +10,13 @@
 #ifndef IG_BACKENDS_LOCAL_CONV_H
 #define IG_BACKENDS_LOCAL_CONV_H
 
+#include <stddef.h>
+
 #define CONV_LANES 16          /* output channels are padded to this, */
 #define CONV_NARROW 8          /* or to this when there are at most 8 */
 #define CONV_MAX_SEGS 256
 #define CONV_DOT_MAX 4         /* most outputs the channel-dot kernel takes */
+#define CONV_WINO_TILES 12     /* 2x2 output blocks per Winograd chunk */
 
 struct conv_seg {
     const float *base;         /* pixel (-border, -border) of the buffer */
@@ -31,6 +34,14 @@ struct conv_args {
      * CONV_DOT_MAX outputs whose segments are whole groups of CONV_LANES
      * channels, read without upsampling or depth-to-space */
     const float *wt;
+    /* NULL, or the same weights for the Winograd kernel, as
+     * [(k+1)^2][cin][cout_pad] (conv_wino_pack); then px and py are the
+     * parities of output (0, 0)'s position in the image, since the 2x2
+     * output blocks sit on even image coordinates whatever the tile, and
+     * scratch holds conv_wino_scratch floats of the calling thread's own */
+    const float *u;
+    int px, py;
+    float *scratch;
     const struct conv_seg *seg;
     int nseg;
     int pitch, border;         /* of the input buffers */
@@ -48,6 +59,18 @@ struct conv_args {
 /* Computes output rows [y0, y1). Picks the AVX-512 kernel when the CPU has
  * it, else a portable one; both give the same results to float rounding. */
 void conv_rows(const struct conv_args *a, int y0, int y1);
+/* Winograd F(2x2, k x k), for k = 3 or 5, on the AVX-512 path: whether a
+ * layer may use it (segments of whole 16-channel groups, outputs a multiple
+ * of 16, read without upsampling or depth-to-space, which the caller
+ * checks), its transformed weights (u: (k+1)^2 * cin * cout_pad floats),
+ * the scratch a thread needs, and whether the kernel is in use on this
+ * machine (else conv_rows runs the direct kernel and ignores u). Reads reach
+ * one pixel further than the direct kernel's, so buffers need a border of
+ * k/2 + 1. */
+int conv_wino_fits(int k, int cout_pad);
+void conv_wino_pack(int k, int cin, int cout_pad, const float *w, float *u);
+size_t conv_wino_scratch(int k, int cin, int cout_pad);
+int conv_wino_enabled(void);
 /* "avx512" or "portable": which kernel conv_rows uses on this machine. */
 const char *conv_kernel_name(void);
 /* Forces the portable kernel (on != 0) or restores the dispatch, so tests

@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define RDN_MAX_THREADS 16
-#define RDN_MAX_TILE 256
+#define RDN_MAX_TILE 192
 #define RDN_WIDE_BUDGET (640.0 * 1024 * 1024)   /* bytes of the workspace */
 
 enum op_kind { OP_INPUT, OP_CONV, OP_ADD, OP_SCALE, OP_RELU };
@@ -69,6 +69,7 @@ struct op {
     int has_res, res_op;       /* a following Add folded in: this op's output += res_op's */
     float *w, *b;              /* packed, 64-byte aligned */
     float *wt;                 /* NULL, or w for the channel-dot kernel (conv.h) */
+    float *u;                  /* NULL, or w for the Winograd kernel (conv.h) */
     int nseg;
     int *seg_op;               /* ops read as the input, in channel order */
     /* add / scale / relu */
@@ -109,6 +110,9 @@ struct engine {
     int n_ws;
     size_t slot_floats, out_floats;
     struct pool *pool;
+    size_t wino_floats;        /* Winograd scratch per thread (0: no layer uses it) */
+    float *wscr;               /* wino_floats for each of wscr_n threads */
+    int wscr_n;
 };
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -482,6 +486,20 @@ build_ops(struct engine *e, const char *dir, struct ig_error *err)
     return rc;
 }
 
+/* Whether o is a conv that reads its input plainly (no upsampling or
+ * depth-to-space) in whole groups of CONV_LANES channels: what the
+ * channel-dot and Winograd kernels load a register at a time. */
+static int
+plain_groups(const struct engine *e, const struct op *o)
+{
+    if (o->kind != OP_CONV || o->up != 1 || o->shuffle != 1)
+        return 0;
+    for (int s = 0; s < o->nseg; s++)
+        if (e->ops[o->seg_op[s]].channels % CONV_LANES != 0)
+            return 0;
+    return 1;
+}
+
 /* Gives the convolutions the channel-dot kernel can run their weights in
  * its layout ([k*k][CONV_DOT_MAX][cin]). */
 static int
@@ -491,13 +509,7 @@ pack_dot(struct engine *e, struct ig_error *err)
         struct op *o = &e->ops[i];
         /* cout_pad, not channels, counts the outputs: a folded output conv
          * keeps its 3 channels but computes s*s*3 */
-        if (o->kind != OP_CONV || o->cout_pad != CONV_NARROW || o->channels > CONV_DOT_MAX ||
-            o->up != 1 || o->shuffle != 1)
-            continue;
-        int whole = 1;
-        for (int s = 0; s < o->nseg; s++)
-            whole = whole && e->ops[o->seg_op[s]].channels % CONV_LANES == 0;
-        if (!whole)
+        if (o->cout_pad != CONV_NARROW || o->channels > CONV_DOT_MAX || !plain_groups(e, o))
             continue;
         size_t taps = (size_t)o->k * o->k;
         o->wt = falloc(taps * CONV_DOT_MAX * o->cin);
@@ -508,6 +520,28 @@ pack_dot(struct engine *e, struct ig_error *err)
                 for (int ci = 0; ci < o->cin; ci++)
                     o->wt[(t * CONV_DOT_MAX + c) * o->cin + ci] =
                         o->w[(t * o->cin + ci) * o->cout_pad + c];
+    }
+    return 0;
+}
+
+/* Gives the 3x3 and 5x5 convolutions the Winograd kernel can run their
+ * weights in its layout. The folded output conv is left direct: it writes
+ * the output buffer in high-resolution coordinates. */
+static int
+pack_wino(struct engine *e, struct ig_error *err)
+{
+    for (int i = 0; i < e->n_ops; i++) {
+        struct op *o = &e->ops[i];
+        if (o->slot < 0 || o->wt || !conv_wino_fits(o->k, o->cout_pad) || !plain_groups(e, o))
+            continue;
+        o->u = falloc((size_t)(o->k + 1) * (o->k + 1) * o->cin * o->cout_pad);
+        if (!o->u)
+            return ig_error_set(err, 500, "out_of_memory", "out of memory");
+        conv_wino_pack(o->k, o->cin, o->cout_pad, o->w, o->u);
+        size_t f = conv_wino_scratch(o->k, o->cin, o->cout_pad);
+        e->wino_floats = f > e->wino_floats ? f : e->wino_floats;
+        if (o->k / 2 + 1 > e->border)
+            e->border = o->k / 2 + 1;
     }
     return 0;
 }
@@ -579,11 +613,13 @@ engine_free(struct engine *e)
     for (int i = 0; i < e->n_ops; i++) {
         free(e->ops[i].w);
         free(e->ops[i].wt);
+        free(e->ops[i].u);
         free(e->ops[i].b);
         ig_free(e->ops[i].seg_op);
         ig_free(e->ops[i].src_op);
     }
     ig_free(e->ops);
+    free(e->wscr);
     workspace_free(e);
     tfjs_free(&e->m);
     pthread_mutex_destroy(&e->lock);
@@ -601,7 +637,7 @@ engine_new(const char *dir, struct ig_error *err)
     pthread_mutex_init(&e->lock, NULL);
     snprintf(e->key, sizeof e->key, "%s", dir);
     if (tfjs_load(dir, &e->m, err) != 0 || build_ops(e, dir, err) != 0 ||
-        plan_memory(e, err) != 0 || pack_dot(e, err) != 0) {
+        plan_memory(e, err) != 0 || pack_dot(e, err) != 0 || pack_wino(e, err) != 0) {
         engine_free(e);
         return NULL;
     }
@@ -677,6 +713,7 @@ struct tile {
     struct conv_args ca;
     struct conv_seg seg[CONV_MAX_SEGS];
     int rx0, ry0, rw, rh;      /* the op's region, in extended-tile coordinates */
+    float *scratch;            /* this thread's Winograd scratch */
 };
 
 static float *
@@ -747,12 +784,15 @@ run_elementwise(struct tile *t, const struct op *o, int r0, int r1)
 }
 
 /* The rows of op o's region that run_rows computes (for the output conv,
- * rows of its result). */
+ * rows of its result; for the Winograd kernel, rows of 2x2 blocks, which
+ * sit on even image rows). Call after begin_op. */
 static int
 op_rows(const struct tile *t, const struct op *o)
 {
     if (o->kind == OP_CONV && o->slot < 0)
         return (t->y1 - t->y0) * o->up * o->shuffle;
+    if (o->kind == OP_CONV && t->ca.u)
+        return (t->rh + t->ca.py + 1) / 2;
     return t->rh;
 }
 
@@ -777,6 +817,8 @@ begin_op(struct tile *t, const struct op *o)
     a->cout_pad = o->cout_pad;
     a->w = o->w;
     a->wt = o->wt;
+    a->u = o->u && conv_wino_enabled() ? o->u : NULL;
+    a->scratch = t->scratch;
     a->b = o->b;
     a->seg = t->seg;
     a->nseg = o->nseg;
@@ -799,6 +841,8 @@ begin_op(struct tile *t, const struct op *o)
         a->oh = t->rh;
         a->ox = t->rx0;
         a->oy = t->ry0;
+        a->px = (t->ex0 + t->rx0) & 1;
+        a->py = (t->ey0 + t->ry0) & 1;
     } else {
         int f = o->up * o->shuffle;
         a->out = t->ws->outbuf;
@@ -828,6 +872,9 @@ run_rows(struct tile *t, const struct op *o, int r0, int r1)
             }
     } else if (o->kind != OP_CONV) {
         run_elementwise(t, o, r0, r1);
+    } else if (t->ca.u) {
+        int y0 = 2 * r0 - t->ca.py, y1 = 2 * r1 - t->ca.py;
+        conv_rows(&t->ca, y0 < 0 ? 0 : y0, y1 > t->rh ? t->rh : y1);
     } else {
         conv_rows(&t->ca, r0, r1);
     }
@@ -905,6 +952,7 @@ tile_worker(void *arg, int idx, int n)
     t.e = e;
     t.ws = &e->ws[0];
     t.in = j->in;
+    t.scratch = e->wscr ? e->wscr + (size_t)idx * e->wino_floats : NULL;
     int steps = e->n_ops + 1, r0, r1;
     for (int k = 0; k < j->n_tiles; k++) {
         t.x0 = k % j->cols * j->tile;
@@ -954,9 +1002,13 @@ engine_get(const char *dir, struct ig_error *err, double *load_ms)
     return e;
 }
 
-/* The default tile edge: RDN_MAX_TILE, the fewest tiles (so the least
- * overlap) whose workspace stays modest: 80 MB for slim, against 48 MB at
- * 192 and 1/3 more overlap there. A wide receptive field (thick's margin
+/* The default tile edge: RDN_MAX_TILE, where overlap and workspace
+ * balance. A cold job pays for every fresh page of the workspace (the VM's
+ * host backs them on first touch), so since the Winograd kernel made the
+ * arithmetic cheap, 256-px tiles (82 MB for slim) cost more cold than their
+ * smaller overlap saves: slim x2 512^2, interleaved runs, cold 0.41-0.50 s
+ * at 192 (49 MB) against 0.48-0.53 s at 256, steady 0.36-0.46 s against
+ * 0.40-0.53 s; at 128 (24 MB) steady was no better. A wide receptive field (thick's margin
  * is 154 pixels) instead gets the largest tile whose workspace fits the
  * budget, since the overlap, not memory, is what small tiles cost there. */
 static int
@@ -1022,6 +1074,14 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
         if (!e->pool)
             rc = ig_error_set(err, 500, "out_of_memory", "cannot start %d threads", threads);
     }
+    if (rc == 0 && e->wino_floats && e->wscr_n < threads) {
+        free(e->wscr);
+        e->wscr_n = 0;
+        if (!(e->wscr = falloc(e->wino_floats * (size_t)threads)))
+            rc = ig_error_set(err, 500, "out_of_memory", "out of memory");
+        else
+            e->wscr_n = threads;
+    }
     double t0 = now_ms();
     if (rc == 0)
         pool_run(e->pool, tile_worker, &job);
@@ -1054,6 +1114,8 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
     st.threads = threads;
     st.tile = tile;
     st.kernel = conv_kernel_name();
+    for (int i = 0; i < e->n_ops && conv_wino_enabled(); i++)
+        st.winograd += e->ops[i].u != NULL;
     if (stats)
         *stats = st;
     *out = o;
@@ -1113,10 +1175,11 @@ rdn_run(const struct be_request *req, struct be_result *res)
         res->ok = 0;
         return -1;
     }
-    json_t *prov = json_pack("{s:s,s:s?,s:i,s:s,s:i,s:i,s:{s:f,s:f}}", "engine", "imagegate-rdn",
-                             "model", req->cfg->model, "scale", scale, "kernel", st.kernel,
-                             "threads", st.threads, "tile", st.tile, "timings", "load_ms",
-                             st.load_ms, "run_ms", st.run_ms);
+    json_t *prov = json_pack("{s:s,s:s?,s:i,s:s,s:i,s:i,s:i,s:{s:f,s:f}}", "engine",
+                             "imagegate-rdn", "model", req->cfg->model, "scale", scale, "kernel",
+                             st.kernel, "winograd_layers", st.winograd, "threads", st.threads,
+                             "tile", st.tile, "timings", "load_ms", st.load_ms, "run_ms",
+                             st.run_ms);
     rc = be_local_output(req, res, out, prov);
     img_free(out);
     return rc;

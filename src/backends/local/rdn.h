@@ -22,6 +22,7 @@ struct rdn_stats {
     int tiles, margin, threads, tile;
     double workspace_mb;       /* tile buffers held by the cached engine */
     const char *kernel;        /* "avx512" or "portable" */
+    int winograd;              /* convolutions run by the Winograd kernel (0 on "portable") */
 };
 
 /* Upscales in by the model in dir (a folder holding model.json and its
