@@ -174,6 +174,93 @@ test_1_5_portable_kernel(void **state)
     rdn_shutdown();
 }
 
+/* 1.6 the Winograd kernel's tiling property, on one layer: the outputs of a
+ * sub-region whose input is valid only as far as the region's receptive
+ * field plus conv_wino_reach equal, bit for bit, those of the whole image,
+ * whatever lies further out. A garbage band one pixel closer must change
+ * some output at m = 4 (so the reach is needed and this test can see it),
+ * and must not at m = 2 (the exact-support property conv.c relies on). */
+#define W6 64                  /* image edge */
+#define C6 64                  /* channels in and out */
+
+static float *
+wino_layer(int k, int m, const float *in, int pitch, int border, int sx, int sy, int w, int h,
+           const float *wts, const float *bias, float *u, float *scratch)
+{
+    float *out = test_calloc((size_t)w * h * C6, sizeof *out);
+    struct conv_seg seg = {.base = in, .c = C6, .stride = C6};
+    struct conv_args a = {.k = k, .cin = C6, .cout_pad = C6, .w = wts, .b = bias, .u = u,
+                          .wm = m, .px = sx % m, .py = sy % m, .scratch = scratch, .seg = &seg,
+                          .nseg = 1, .pitch = pitch, .border = border, .up = 1, .shuffle = 1,
+                          .out = out, .out_stride = C6, .out_pitch = w, .ow = w, .oh = h,
+                          .ox = sx, .oy = sy};
+    conv_rows(&a, 0, h);
+    return out;
+}
+
+/* How many output rows of the 30x30 region at (15, 7) differ from the whole
+ * image's when the input is garbage beyond `valid` pixels around the
+ * region. Both its edges are as far from a block edge as they can be at
+ * m = 4 (15 and 45 are 3 and 1 modulo 4), so its blocks read the full m-1
+ * pixels past them. */
+static int
+wino_mismatches(int k, int valid)
+{
+    const int m = conv_wino_block(k, C6, C6), B = k / 2 + m - 1, P = W6 + 2 * B;
+    const int sx = 15, sy = 7, w = 30, h = 30;
+    size_t n = (size_t)P * P * C6;
+    float *in = test_calloc(n, sizeof *in), *bad = test_malloc(n * sizeof *bad);
+    float *wts = test_malloc((size_t)k * k * C6 * C6 * sizeof *wts), bias[C6];
+    float *u = test_malloc((size_t)(m + k - 1) * (m + k - 1) * C6 * C6 * sizeof *u);
+    float *scratch = test_malloc(conv_wino_scratch(k, m, C6, C6) * sizeof *scratch);
+    srand(7);
+    for (int y = 0; y < W6; y++)
+        for (int x = 0; x < W6; x++)
+            for (int c = 0; c < C6; c++)
+                in[((size_t)(y + B) * P + x + B) * C6 + c] = (float)(rand() % 2000) / 10.0f;
+    for (size_t i = 0; i < (size_t)k * k * C6 * C6; i++)
+        wts[i] = (float)(rand() % 2001 - 1000) / 20000.0f;
+    for (int c = 0; c < C6; c++)
+        bias[c] = (float)(rand() % 200 - 100) / 100.0f;
+    conv_wino_pack(k, m, C6, C6, wts, u);
+    memcpy(bad, in, n * sizeof *bad);
+    for (int y = -B; y < W6 + B; y++)
+        for (int x = -B; x < W6 + B; x++)
+            if (y < sy - valid || y >= sy + h + valid || x < sx - valid || x >= sx + w + valid)
+                for (int c = 0; c < C6; c++)
+                    bad[((size_t)(y + B) * P + x + B) * C6 + c] = (float)(rand() % 100000) - 5e4f;
+    float *full = wino_layer(k, m, in, P, B, 0, 0, W6, W6, wts, bias, u, scratch);
+    float *part = wino_layer(k, m, bad, P, B, sx, sy, w, h, wts, bias, u, scratch);
+    int diff = 0;
+    for (int y = 0; y < h; y++)
+        diff += memcmp(part + (size_t)y * w * C6, full + ((size_t)(sy + y) * W6 + sx) * C6,
+                       (size_t)w * C6 * sizeof *full) != 0;
+    test_free(full);
+    test_free(part);
+    test_free(in);
+    test_free(bad);
+    test_free(wts);
+    test_free(u);
+    test_free(scratch);
+    return diff;
+}
+
+static void
+test_1_6_winograd_tiling(void **state)
+{
+    (void)state;
+    if (!conv_wino_enabled())
+        skip();
+    assert_int_equal(conv_wino_block(3, C6, C6), 4);
+    assert_int_equal(conv_wino_block(5, C6, C6), 2);
+    /* F(4x4, 3x3): valid to r + reach is enough; r alone is not */
+    assert_int_equal(wino_mismatches(3, 1 + conv_wino_reach(4)), 0);
+    assert_true(wino_mismatches(3, 1 + conv_wino_reach(4) - 1) > 0);
+    /* F(2x2, 5x5): the receptive field alone is enough */
+    assert_int_equal(conv_wino_reach(2), 0);
+    assert_int_equal(wino_mismatches(5, 2), 0);
+}
+
 /*---- hostile models ----------------------------------------------------*/
 
 struct tmpmodel {
@@ -616,6 +703,7 @@ main(void)
         cmocka_unit_test(test_1_3_goldens_thick),
         cmocka_unit_test(test_1_4_thread_tile_invariance),
         cmocka_unit_test(test_1_5_portable_kernel),
+        cmocka_unit_test(test_1_6_winograd_tiling),
         cmocka_unit_test(test_2_1_bad_model_json),
         cmocka_unit_test(test_2_2_truncated_shard),
         cmocka_unit_test(test_2_3_unknown_layer),

@@ -237,67 +237,101 @@ block_dot(const struct conv_args *a, int y, int x, int n)
     }
 }
 
-/*---- Winograd F(2x2, 3x3) and F(2x2, 5x5) --------------------------------
+/*---- Winograd F(m x m, k x k) --------------------------------------------
  *
- * A 2x2 block of outputs is computed from the (k+1)^2 input patch under it:
- * the patch is transformed (V = Bt d B), each of the (k+1)^2 points is a
- * small GEMM over input channels against weights transformed at plan time
- * (U = G g Gt), and the output transform (Y = At M A) gives the four
- * outputs. Per output pixel that is (k+1)^2/4 multiply-adds per channel
- * pair instead of k^2: 2.25x fewer for 3x3, 2.78x for 5x5. The points are
- * 0, 1, -1 (and 2, -2 for 5x5) and infinity; at m = 2 the transforms are
- * mild (coefficients up to 5), so the rounding stays within what the
- * goldens allow.
+ * A block of m x m outputs is computed from the (m+k-1)^2 input patch under
+ * it: the patch is transformed (V = Bt d B), each of the (m+k-1)^2 points
+ * is a small GEMM over input channels against weights transformed at plan
+ * time (U = G g Gt), and the output transform (Y = At M A) gives the
+ * block. Per output pixel that is (m+k-1)^2/m^2 multiply-adds per channel
+ * pair instead of k^2: F(2x2, 3x3) 4 instead of 9, F(4x4, 3x3) 2.25,
+ * F(2x2, 5x5) 9 instead of 25. The points are 0, 1, -1 (and 2, -2 for a
+ * six-point transform) and infinity, so the coefficients stay small (at
+ * most 8) and the rounding within what the goldens allow.
  *
- * Two properties keep the bytes independent of the tile and thread count.
- * Blocks sit on even image coordinates (a->px, a->py), so a pixel is always
- * computed at the same place in its block. And with these points each
- * output reads, even in float, only the k x k inputs under it: At's first
- * row never touches the last point and Bt's other rows do not reach the
- * patch's last pixel, and At's second row skips the first point, the only
- * one that reads the patch's first pixel. So the extra row or column a block
- * reads past the region only ever reaches an output that is not stored. */
+ * The bytes must not depend on the tile or the thread count. Blocks sit on
+ * multiples of m in image coordinates (a->px, a->py), so a pixel is always
+ * computed at the same place in its block. What a block reads past the
+ * region is another matter. Which patch pixels an output's rounding can
+ * depend on follows from the zeros of At and Bt: Bt's rows for the finite
+ * points leave out the patch's last pixel, the row for infinity leaves out
+ * its first, and At's first row skips infinity while its other rows skip
+ * the point 0, whose Bt row is the only one that reads the first pixel. So
+ * an output reads, even in float, at most m-2 pixels beyond its own k x k
+ * inputs on either side (conv_wino_reach):
+ *   - at m = 2 none: what a block reads past the region reaches only the
+ *     outputs that are not stored;
+ *   - at m = 4 two, so the planner has the layer's input computed two
+ *     pixels further out, and every stored output then reads the same
+ *     values whatever the tiling. test_1_6 checks both, and that one pixel
+ *     less at m = 4 changes outputs.
+ * F(4x4, 3x3) costs those extra margins on every earlier layer, so only
+ * layers of at least 64 inputs and 64 outputs take it (conv_wino_block);
+ * in slim that is F_0 and GFF_2, whose inputs are cheap to widen. */
 
-static const double wino_g3[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const double wino_g5[6][5] = {{0.25, 0, 0, 0, 0},
-                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                     {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
-                                     {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
-                                     {0, 0, 0, 0, 1}};
+static const double wino_g23[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double wino_g43[6][3] = {{0.25, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                      {0, 0, 1}};
+static const double wino_g25[6][5] = {{0.25, 0, 0, 0, 0},
+                                      {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                      {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+                                      {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+                                      {0, 0, 0, 0, 1}};
 
 int
-conv_wino_fits(int k, int cout_pad)
+conv_wino_block(int k, int cin, int cout_pad)
 {
-    return (k == 3 || k == 5) && cout_pad % CONV_LANES == 0;
+    if (cout_pad % CONV_LANES != 0)
+        return 0;
+    if (k == 5)
+        return 2;
+    if (k == 3)
+        return cin >= 64 && cout_pad >= 64 ? 4 : 2;
+    return 0;
+}
+
+int
+conv_wino_reach(int m)
+{
+    return m - 2;
+}
+
+static double
+wino_g(int k, int m, int i, int j)
+{
+    return k == 5 ? wino_g25[i][j] : m == 4 ? wino_g43[i][j] : wino_g23[i][j];
 }
 
 void
-conv_wino_pack(int k, int cin, int cout_pad, const float *w, float *u)
+conv_wino_pack(int k, int m, int cin, int cout_pad, const float *w, float *u)
 {
-    const int al = k + 1;
+    const int al = m + k - 1;
     for (int i = 0; i < al; i++)
         for (int j = 0; j < al; j++)
             for (int ci = 0; ci < cin; ci++)
                 for (int co = 0; co < cout_pad; co++) {
                     double s = 0;
                     for (int y = 0; y < k; y++)
-                        for (int x = 0; x < k; x++) {
-                            double gy = k == 3 ? wino_g3[i][y] : wino_g5[i][y];
-                            double gx = k == 3 ? wino_g3[j][x] : wino_g5[j][x];
-                            s += gy * gx * w[((size_t)(y * k + x) * cin + ci) * cout_pad + co];
-                        }
+                        for (int x = 0; x < k; x++)
+                            s += wino_g(k, m, i, y) * wino_g(k, m, j, x) *
+                                 w[((size_t)(y * k + x) * cin + ci) * cout_pad + co];
                     u[((size_t)(i * al + j) * cin + ci) * cout_pad + co] = (float)s;
                 }
 }
 
 size_t
-conv_wino_scratch(int k, int cin, int cout_pad)
+conv_wino_scratch(int k, int m, int cin, int cout_pad)
 {
-    return (size_t)(k + 1) * (k + 1) * CONV_WINO_TILES * (size_t)(cin + cout_pad);
+    return (size_t)(m + k - 1) * (m + k - 1) * CONV_WINO_TILES * (size_t)(cin + cout_pad);
 }
 
-/* Bt along one axis, in place on v[0], v[s], ... */
+/* Bt along one axis, in place on v[0], v[s], ... (the same for every m
+ * with these points: it depends only on the patch size al) */
 __attribute__((target("avx512f,fma"))) static inline void
 wino_bt(__m512 *v, int al, int s)
 {
@@ -320,24 +354,32 @@ wino_bt(__m512 *v, int al, int s)
     v[5 * s] = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
 }
 
-/* At along one axis: the two outputs of m[0], m[s], ... */
+/* At along one axis: the m outputs of x[0], x[s], ..., into y[0], y[ys], ... */
 __attribute__((target("avx512f,fma"))) static inline void
-wino_at(const __m512 *m, int al, int s, __m512 *y0, __m512 *y1)
+wino_at(const __m512 *x, int al, int m, int s, __m512 *y, int ys)
 {
     if (al == 4) {
-        *y0 = m[0] + m[s] + m[2 * s];
-        *y1 = m[s] - m[2 * s] + m[3 * s];
+        y[0] = x[0] + x[s] + x[2 * s];
+        y[ys] = x[s] - x[2 * s] + x[3 * s];
         return;
     }
-    *y0 = m[0] + m[s] + m[2 * s] + m[3 * s] + m[4 * s];
-    *y1 = _mm512_fmadd_ps(_mm512_set1_ps(2), m[3 * s] - m[4 * s], m[s] - m[2 * s] + m[5 * s]);
+    __m512 p12 = x[s] + x[2 * s], m12 = x[s] - x[2 * s];
+    __m512 p34 = x[3 * s] + x[4 * s], m34 = x[3 * s] - x[4 * s];
+    y[0] = x[0] + p12 + p34;
+    if (m == 2) {
+        y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(2), m34, m12 + x[5 * s]);
+        return;
+    }
+    y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(2), m34, m12);
+    y[2 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(4), p34, p12);
+    y[3 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(8), m34, m12 + x[5 * s]);
 }
 
 /* V of the block whose top-left output is (bx, by), into v[point * vs + c]. */
 __attribute__((target("avx512f,fma"))) static void
 wino_in(const struct conv_args *a, int bx, int by, float *v, size_t vs)
 {
-    const int al = a->k + 1, r = a->k / 2, B = a->border;
+    const int al = a->wm + a->k - 1, r = a->k / 2, B = a->border;
     const long iy = a->oy + by - r + B, ix = a->ox + bx - r + B;
     int c0 = 0;
     for (int s = 0; s < a->nseg; s++) {
@@ -364,28 +406,29 @@ wino_in(const struct conv_args *a, int bx, int by, float *v, size_t vs)
 __attribute__((target("avx512f,fma"))) static void
 wino_out(const struct conv_args *a, int bx, int by, int y0, int y1, const float *m, size_t ms)
 {
-    const int al = a->k + 1;
+    const int wm = a->wm, al = wm + a->k - 1;
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < a->cout_pad; c += CONV_LANES) {
-        __m512 t[36], z[12];
+        __m512 t[36], z[24], out[16];
         for (int p = 0; p < al * al; p++)
             t[p] = _mm512_loadu_ps(m + (size_t)p * ms + c);
+        /* along x: z[v * al + y] is output column v of patch row y */
         for (int y = 0; y < al; y++)
-            wino_at(t + y * al, al, 1, &z[y], &z[al + y]);
-        __m512 out[2][2];
-        wino_at(z, al, 1, &out[0][0], &out[1][0]);
-        wino_at(z + al, al, 1, &out[0][1], &out[1][1]);
+            wino_at(t + y * al, al, wm, 1, z + y, al);
+        /* along y: out[u * wm + v] */
+        for (int v = 0; v < wm; v++)
+            wino_at(z + v * al, al, wm, 1, out + v, wm);
         const __m512 bv = _mm512_loadu_ps(a->b + c);
-        for (int dy = 0; dy < 2; dy++) {
+        for (int dy = 0; dy < wm; dy++) {
             int y = by + dy;
             if (y < y0 || y >= y1)
                 continue;
-            for (int dx = 0; dx < 2; dx++) {
+            for (int dx = 0; dx < wm; dx++) {
                 int x = bx + dx;
                 if (x < 0 || x >= a->ow)
                     continue;
                 size_t px = (size_t)y * a->out_pitch + x;
-                __m512 o = out[dy][dx] + bv;
+                __m512 o = out[dy * wm + dx] + bv;
                 if (a->relu)
                     o = _mm512_max_ps(o, zero);
                 if (a->res)
@@ -441,15 +484,15 @@ DEF_WGEMM(4, 6)
 __attribute__((target("avx512f,fma"))) static void
 wino_rows(const struct conv_args *a, int y0, int y1)
 {
-    const int al = a->k + 1, P = al * al, nb = a->cout_pad / CONV_LANES;
+    const int wm = a->wm, al = wm + a->k - 1, P = al * al, nb = a->cout_pad / CONV_LANES;
     const size_t vs = (size_t)CONV_WINO_TILES * a->cin, ms = (size_t)CONV_WINO_TILES * a->cout_pad;
     float *V = a->scratch, *M = V + (size_t)P * vs;
-    for (int by = y0 - ((y0 + a->py) & 1); by < y1; by += 2)
-        for (int bx0 = -a->px; bx0 < a->ow; bx0 += 2 * CONV_WINO_TILES) {
-            int nt = (a->ow - bx0 + 1) / 2;
+    for (int by = y0 - (y0 + a->py) % wm; by < y1; by += wm)
+        for (int bx0 = -a->px; bx0 < a->ow; bx0 += wm * CONV_WINO_TILES) {
+            int nt = (a->ow - bx0 + wm - 1) / wm;
             nt = nt < CONV_WINO_TILES ? nt : CONV_WINO_TILES;
             for (int t = 0; t < nt; t++)
-                wino_in(a, bx0 + 2 * t, by, V + (size_t)t * a->cin, vs);
+                wino_in(a, bx0 + wm * t, by, V + (size_t)t * a->cin, vs);
             for (int p = 0; p < P; p++) {
                 const float *v = V + (size_t)p * vs, *u = a->u + (size_t)p * a->cin * a->cout_pad;
                 float *m = M + (size_t)p * ms;
@@ -463,7 +506,7 @@ wino_rows(const struct conv_args *a, int y0, int y1)
                 }
             }
             for (int t = 0; t < nt; t++)
-                wino_out(a, bx0 + 2 * t, by, y0, y1, M + (size_t)t * a->cout_pad, ms);
+                wino_out(a, bx0 + wm * t, by, y0, y1, M + (size_t)t * a->cout_pad, ms);
         }
 }
 

@@ -34,13 +34,13 @@ struct conv_args {
      * CONV_DOT_MAX outputs whose segments are whole groups of CONV_LANES
      * channels, read without upsampling or depth-to-space */
     const float *wt;
-    /* NULL, or the same weights for the Winograd kernel, as
-     * [(k+1)^2][cin][cout_pad] (conv_wino_pack); then px and py are the
-     * parities of output (0, 0)'s position in the image, since the 2x2
-     * output blocks sit on even image coordinates whatever the tile, and
-     * scratch holds conv_wino_scratch floats of the calling thread's own */
+    /* NULL, or the same weights for the Winograd kernel with wm x wm
+     * output blocks, as [(wm+k-1)^2][cin][cout_pad] (conv_wino_pack); then
+     * px and py are output (0, 0)'s image coordinates modulo wm, since the
+     * blocks sit on multiples of wm whatever the tile, and scratch holds
+     * conv_wino_scratch floats of the calling thread's own */
     const float *u;
-    int px, py;
+    int wm, px, py;
     float *scratch;
     const struct conv_seg *seg;
     int nseg;
@@ -59,17 +59,21 @@ struct conv_args {
 /* Computes output rows [y0, y1). Picks the AVX-512 kernel when the CPU has
  * it, else a portable one; both give the same results to float rounding. */
 void conv_rows(const struct conv_args *a, int y0, int y1);
-/* Winograd F(2x2, k x k), for k = 3 or 5, on the AVX-512 path: whether a
- * layer may use it (segments of whole 16-channel groups, outputs a multiple
- * of 16, read without upsampling or depth-to-space, which the caller
- * checks), its transformed weights (u: (k+1)^2 * cin * cout_pad floats),
- * the scratch a thread needs, and whether the kernel is in use on this
- * machine (else conv_rows runs the direct kernel and ignores u). Reads reach
- * one pixel further than the direct kernel's, so buffers need a border of
- * k/2 + 1. */
-int conv_wino_fits(int k, int cout_pad);
-void conv_wino_pack(int k, int cin, int cout_pad, const float *w, float *u);
-size_t conv_wino_scratch(int k, int cin, int cout_pad);
+/* Winograd F(m x m, k x k) on the AVX-512 path, for k = 3 (m = 2 or 4) and
+ * k = 5 (m = 2). conv_wino_block gives the m a layer should use, 0 for
+ * none (the caller checks that it reads whole 16-channel groups without
+ * upsampling or depth-to-space). Then: its transformed weights (u:
+ * (m+k-1)^2 * cin * cout_pad floats), the scratch a thread needs, and
+ * whether the kernel is in use on this machine (else conv_rows runs the
+ * direct kernel and ignores u). A block reads up to m-1 pixels past the
+ * region's edge, so buffers need a border of k/2 + m - 1; and the layer's
+ * input must be valid conv_wino_reach(m) pixels further out than its
+ * receptive field (two at m = 4, none at m = 2), so that no stored output's
+ * rounding depends on how the image was tiled. */
+int conv_wino_block(int k, int cin, int cout_pad);
+int conv_wino_reach(int m);
+void conv_wino_pack(int k, int m, int cin, int cout_pad, const float *w, float *u);
+size_t conv_wino_scratch(int k, int m, int cin, int cout_pad);
 int conv_wino_enabled(void);
 /* "avx512" or "portable": which kernel conv_rows uses on this machine. */
 const char *conv_kernel_name(void);

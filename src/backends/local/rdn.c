@@ -70,6 +70,7 @@ struct op {
     float *w, *b;              /* packed, 64-byte aligned */
     float *wt;                 /* NULL, or w for the channel-dot kernel (conv.h) */
     float *u;                  /* NULL, or w for the Winograd kernel (conv.h) */
+    int wm;                    /* its output block edge */
     int nseg;
     int *seg_op;               /* ops read as the input, in channel order */
     /* add / scale / relu */
@@ -525,23 +526,27 @@ pack_dot(struct engine *e, struct ig_error *err)
 }
 
 /* Gives the 3x3 and 5x5 convolutions the Winograd kernel can run their
- * weights in its layout. The folded output conv is left direct: it writes
- * the output buffer in high-resolution coordinates. */
+ * weights in its layout, and its block size. The folded output conv is
+ * left direct: it writes the output buffer in high-resolution coordinates.
+ * Runs before plan_memory, whose margins depend on the block sizes. */
 static int
 pack_wino(struct engine *e, struct ig_error *err)
 {
     for (int i = 0; i < e->n_ops; i++) {
         struct op *o = &e->ops[i];
-        if (o->slot < 0 || o->wt || !conv_wino_fits(o->k, o->cout_pad) || !plain_groups(e, o))
+        int m = o->kind == OP_CONV ? conv_wino_block(o->k, o->cin, o->cout_pad) : 0;
+        if (i == e->out_op || o->wt || !m || !plain_groups(e, o))
             continue;
-        o->u = falloc((size_t)(o->k + 1) * (o->k + 1) * o->cin * o->cout_pad);
+        int al = m + o->k - 1;
+        o->u = falloc((size_t)al * al * o->cin * o->cout_pad);
         if (!o->u)
             return ig_error_set(err, 500, "out_of_memory", "out of memory");
-        conv_wino_pack(o->k, o->cin, o->cout_pad, o->w, o->u);
-        size_t f = conv_wino_scratch(o->k, o->cin, o->cout_pad);
+        o->wm = m;
+        conv_wino_pack(o->k, m, o->cin, o->cout_pad, o->w, o->u);
+        size_t f = conv_wino_scratch(o->k, m, o->cin, o->cout_pad);
         e->wino_floats = f > e->wino_floats ? f : e->wino_floats;
-        if (o->k / 2 + 1 > e->border)
-            e->border = o->k / 2 + 1;
+        if (o->k / 2 + m - 1 > e->border)
+            e->border = o->k / 2 + m - 1;
     }
     return 0;
 }
@@ -565,6 +570,8 @@ plan_memory(struct engine *e, struct ig_error *err)
         struct op *o = &e->ops[i];
         int f = o->up * o->shuffle;
         int own = o->kind == OP_CONV ? (o->k / 2 + f - 1) / f : 0;
+        if (o->u)
+            own += conv_wino_reach(o->wm);
         int n = o->kind == OP_CONV ? o->nseg : o->n_src;
         const int *src = o->kind == OP_CONV ? o->seg_op : o->src_op;
         for (int j = 0; j < n; j++) {
@@ -637,7 +644,7 @@ engine_new(const char *dir, struct ig_error *err)
     pthread_mutex_init(&e->lock, NULL);
     snprintf(e->key, sizeof e->key, "%s", dir);
     if (tfjs_load(dir, &e->m, err) != 0 || build_ops(e, dir, err) != 0 ||
-        plan_memory(e, err) != 0 || pack_dot(e, err) != 0 || pack_wino(e, err) != 0) {
+        pack_dot(e, err) != 0 || pack_wino(e, err) != 0 || plan_memory(e, err) != 0) {
         engine_free(e);
         return NULL;
     }
@@ -785,14 +792,14 @@ run_elementwise(struct tile *t, const struct op *o, int r0, int r1)
 
 /* The rows of op o's region that run_rows computes (for the output conv,
  * rows of its result; for the Winograd kernel, rows of 2x2 blocks, which
- * sit on even image rows). Call after begin_op. */
+ * sit on multiples of the block edge). Call after begin_op. */
 static int
 op_rows(const struct tile *t, const struct op *o)
 {
     if (o->kind == OP_CONV && o->slot < 0)
         return (t->y1 - t->y0) * o->up * o->shuffle;
     if (o->kind == OP_CONV && t->ca.u)
-        return (t->rh + t->ca.py + 1) / 2;
+        return (t->rh + t->ca.py + t->ca.wm - 1) / t->ca.wm;
     return t->rh;
 }
 
@@ -841,8 +848,9 @@ begin_op(struct tile *t, const struct op *o)
         a->oh = t->rh;
         a->ox = t->rx0;
         a->oy = t->ry0;
-        a->px = (t->ex0 + t->rx0) & 1;
-        a->py = (t->ey0 + t->ry0) & 1;
+        a->wm = o->wm;
+        a->px = o->u ? (t->ex0 + t->rx0) % o->wm : 0;
+        a->py = o->u ? (t->ey0 + t->ry0) % o->wm : 0;
     } else {
         int f = o->up * o->shuffle;
         a->out = t->ws->outbuf;
@@ -873,7 +881,7 @@ run_rows(struct tile *t, const struct op *o, int r0, int r1)
     } else if (o->kind != OP_CONV) {
         run_elementwise(t, o, r0, r1);
     } else if (t->ca.u) {
-        int y0 = 2 * r0 - t->ca.py, y1 = 2 * r1 - t->ca.py;
+        int y0 = t->ca.wm * r0 - t->ca.py, y1 = t->ca.wm * r1 - t->ca.py;
         conv_rows(&t->ca, y0 < 0 ? 0 : y0, y1 > t->rh ? t->rh : y1);
     } else {
         conv_rows(&t->ca, r0, r1);
