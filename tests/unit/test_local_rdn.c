@@ -204,9 +204,9 @@ wino_layer(int k, int m, const float *in, int pitch, int border, int sx, int sy,
  * m = 4 (15 and 45 are 3 and 1 modulo 4), so its blocks read the full m-1
  * pixels past them. */
 static int
-wino_mismatches(int k, int valid)
+wino_mismatches(int k, int m, int valid)
 {
-    const int m = conv_wino_block(k, C6, C6), B = k / 2 + m - 1, P = W6 + 2 * B;
+    const int B = k / 2 + m - 1, P = W6 + 2 * B;
     const int sx = 15, sy = 7, w = 30, h = 30;
     size_t n = (size_t)P * P * C6;
     float *in = test_calloc(n, sizeof *in), *bad = test_malloc(n * sizeof *bad);
@@ -252,13 +252,16 @@ test_1_6_winograd_tiling(void **state)
     if (!conv_wino_enabled())
         skip();
     assert_int_equal(conv_wino_block(3, C6, C6), 4);
-    assert_int_equal(conv_wino_block(5, C6, C6), 2);
-    /* F(4x4, 3x3): valid to r + reach is enough; r alone is not */
-    assert_int_equal(wino_mismatches(3, 1 + conv_wino_reach(4)), 0);
-    assert_true(wino_mismatches(3, 1 + conv_wino_reach(4) - 1) > 0);
-    /* F(2x2, 5x5): the receptive field alone is enough */
-    assert_int_equal(conv_wino_reach(2), 0);
-    assert_int_equal(wino_mismatches(5, 2), 0);
+    assert_int_equal(conv_wino_block(5, C6, C6), 4);
+    assert_int_equal(conv_wino_block(3, 32, 32), 2);
+    for (int k = 3; k <= 5; k += 2) {
+        /* F(4x4, k x k): valid to r + reach is enough, one pixel less is not */
+        assert_int_equal(wino_mismatches(k, 4, k / 2 + conv_wino_reach(4)), 0);
+        assert_true(wino_mismatches(k, 4, k / 2 + conv_wino_reach(4) - 1) > 0);
+        /* F(2x2, k x k): the receptive field alone is enough */
+        assert_int_equal(conv_wino_reach(2), 0);
+        assert_int_equal(wino_mismatches(k, 2, k / 2), 0);
+    }
 }
 
 /*---- hostile models ----------------------------------------------------*/

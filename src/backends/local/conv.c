@@ -245,9 +245,11 @@ block_dot(const struct conv_args *a, int y, int x, int n)
  * time (U = G g Gt), and the output transform (Y = At M A) gives the
  * block. Per output pixel that is (m+k-1)^2/m^2 multiply-adds per channel
  * pair instead of k^2: F(2x2, 3x3) 4 instead of 9, F(4x4, 3x3) 2.25,
- * F(2x2, 5x5) 9 instead of 25. The points are 0, 1, -1 (and 2, -2 for a
- * six-point transform) and infinity, so the coefficients stay small (at
- * most 8) and the rounding within what the goldens allow.
+ * F(2x2, 5x5) 9 and F(4x4, 5x5) 4 instead of 25. The points are 0, 1, -1
+ * (then 2, -2 for six points, then 1/2, -1/2 for eight) and infinity, so
+ * the coefficients stay at most 8 and the rounding within what the goldens
+ * allow: simulated in float, the largest relative error of one block was
+ * 3e-6 for F(2x2, 5x5) and 5.5e-6 for F(4x4, 5x5).
  *
  * The bytes must not depend on the tile or the thread count. Blocks sit on
  * multiples of m in image coordinates (a->px, a->py), so a pixel is always
@@ -265,9 +267,9 @@ block_dot(const struct conv_args *a, int y, int x, int n)
  *     pixels further out, and every stored output then reads the same
  *     values whatever the tiling. test_1_6 checks both, and that one pixel
  *     less at m = 4 changes outputs.
- * F(4x4, 3x3) costs those extra margins on every earlier layer, so only
- * layers of at least 64 inputs and 64 outputs take it (conv_wino_block);
- * in slim that is F_0 and GFF_2, whose inputs are cheap to widen. */
+ * 4x4 blocks cost those extra margins on every earlier layer, so only
+ * layers of at least 64 inputs and 64 outputs take them (conv_wino_block):
+ * in slim F_0, GFF_2 and UPN1 (5x5). */
 
 static const double wino_g23[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 static const double wino_g43[6][3] = {{0.25, 0, 0},
@@ -282,17 +284,23 @@ static const double wino_g25[6][5] = {{0.25, 0, 0, 0, 0},
                                       {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
                                       {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
                                       {0, 0, 0, 0, 1}};
+static const double wino_g45[8][5] = {{-1, 0, 0, 0, 0},
+                                      {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
+                                      {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
+                                      {1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45},
+                                      {1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45},
+                                      {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
+                                      {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
+                                      {0, 0, 0, 0, 1}};
 
 int
 conv_wino_block(int k, int cin, int cout_pad)
 {
     if (cout_pad % CONV_LANES != 0)
         return 0;
-    if (k == 5)
-        return 2;
-    if (k == 3)
-        return cin >= 64 && cout_pad >= 64 ? 4 : 2;
-    return 0;
+    if (k != 3 && k != 5)
+        return 0;
+    return cin >= 64 && cout_pad >= 64 ? 4 : 2;
 }
 
 int
@@ -304,7 +312,9 @@ conv_wino_reach(int m)
 static double
 wino_g(int k, int m, int i, int j)
 {
-    return k == 5 ? wino_g25[i][j] : m == 4 ? wino_g43[i][j] : wino_g23[i][j];
+    if (k == 5)
+        return m == 4 ? wino_g45[i][j] : wino_g25[i][j];
+    return m == 4 ? wino_g43[i][j] : wino_g23[i][j];
 }
 
 void
@@ -343,6 +353,33 @@ wino_bt(__m512 *v, int al, int s)
         v[3 * s] = d3 - d1;
         return;
     }
+    if (al == 8) {
+        __m512 d[8];
+        for (int i = 0; i < 8; i++)
+            d[i] = v[i * s];
+        const __m512 c525 = _mm512_set1_ps(5.25f), c425 = _mm512_set1_ps(-4.25f);
+        __m512 s1 = _mm512_fmadd_ps(c425, d[4], d[2] + d[6]);
+        __m512 s2 = _mm512_fmadd_ps(c425, d[3], d[1] + d[5]);
+        __m512 t1 = _mm512_fmadd_ps(_mm512_set1_ps(-1.25f), d[4],
+                                    _mm512_fmadd_ps(_mm512_set1_ps(0.25f), d[2], d[6]));
+        __m512 t2 = _mm512_fmadd_ps(_mm512_set1_ps(2), d[5],
+                                    _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3],
+                                                    _mm512_mul_ps(_mm512_set1_ps(0.5f), d[1])));
+        __m512 u1 = _mm512_fmadd_ps(_mm512_set1_ps(-5), d[4],
+                                    _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[6]));
+        __m512 u2 = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), d[5],
+                                    _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3],
+                                                    _mm512_mul_ps(_mm512_set1_ps(2), d[1])));
+        v[0] = _mm512_fmadd_ps(c525, d[2] - d[4], d[6] - d[0]);
+        v[s] = s1 + s2;
+        v[2 * s] = s1 - s2;
+        v[3 * s] = t1 + t2;
+        v[4 * s] = t1 - t2;
+        v[5 * s] = u1 + u2;
+        v[6 * s] = u1 - u2;
+        v[7 * s] = _mm512_fmadd_ps(c525, d[3] - d[5], d[7] - d[1]);
+        return;
+    }
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
     __m512 d0 = v[0], d1 = v[s], d2 = v[2 * s], d3 = v[3 * s], d4 = v[4 * s], d5 = v[5 * s];
     __m512 d42 = d4 - d2, d43 = d4 - d3;
@@ -361,6 +398,18 @@ wino_at(const __m512 *x, int al, int m, int s, __m512 *y, int ys)
     if (al == 4) {
         y[0] = x[0] + x[s] + x[2 * s];
         y[ys] = x[s] - x[2 * s] + x[3 * s];
+        return;
+    }
+    if (al == 8) {             /* m = 4 */
+        __m512 a1 = x[s] + x[2 * s], b1 = x[s] - x[2 * s];
+        __m512 a2 = x[3 * s] + x[4 * s], b2 = x[3 * s] - x[4 * s];
+        __m512 a3 = x[5 * s] + x[6 * s], b3 = x[5 * s] - x[6 * s];
+        y[0] = x[0] + a1 + a2 + a3;
+        y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), b3, _mm512_fmadd_ps(_mm512_set1_ps(2), b2, b1));
+        y[2 * ys] =
+            _mm512_fmadd_ps(_mm512_set1_ps(0.25f), a3, _mm512_fmadd_ps(_mm512_set1_ps(4), a2, a1));
+        y[3 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(0.125f), b3,
+                                    _mm512_fmadd_ps(_mm512_set1_ps(8), b2, b1 + x[7 * s]));
         return;
     }
     __m512 p12 = x[s] + x[2 * s], m12 = x[s] - x[2 * s];
@@ -385,7 +434,7 @@ wino_in(const struct conv_args *a, int bx, int by, float *v, size_t vs)
     for (int s = 0; s < a->nseg; s++) {
         const struct conv_seg *g = &a->seg[s];
         for (int c = 0; c < g->c; c += CONV_LANES, c0 += CONV_LANES) {
-            __m512 d[36];
+            __m512 d[64];
             for (int y = 0; y < al; y++) {
                 const float *row = g->base + ((iy + y) * a->pitch + ix) * g->stride + c;
                 for (int x = 0; x < al; x++)
@@ -409,7 +458,7 @@ wino_out(const struct conv_args *a, int bx, int by, int y0, int y1, const float 
     const int wm = a->wm, al = wm + a->k - 1;
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < a->cout_pad; c += CONV_LANES) {
-        __m512 t[36], z[24], out[16];
+        __m512 t[64], z[32], out[16];
         for (int p = 0; p < al * al; p++)
             t[p] = _mm512_loadu_ps(m + (size_t)p * ms + c);
         /* along x: z[v * al + y] is output column v of patch row y */
