@@ -16,7 +16,7 @@
 #define CONV_NARROW 8          /* or to this when there are at most 8 */
 #define CONV_MAX_SEGS 256
 #define CONV_DOT_MAX 4         /* most outputs the channel-dot kernel takes */
-#define CONV_WINO_TILES 12     /* 2x2 output blocks per Winograd chunk */
+#define CONV_WINO_TILES 12     /* output blocks per Winograd chunk */
 
 struct conv_seg {
     const float *base;         /* pixel (-border, -border) of the buffer */

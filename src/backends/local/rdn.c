@@ -791,7 +791,7 @@ run_elementwise(struct tile *t, const struct op *o, int r0, int r1)
 }
 
 /* The rows of op o's region that run_rows computes (for the output conv,
- * rows of its result; for the Winograd kernel, rows of 2x2 blocks, which
+ * rows of its result; for the Winograd kernel, rows of blocks, which
  * sit on multiples of the block edge). Call after begin_op. */
 static int
 op_rows(const struct tile *t, const struct op *o)
