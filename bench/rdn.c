@@ -140,10 +140,11 @@ main(int argc, char **argv)
         return 1;
     }
     printf("engine=imagegate model=%s scale=%d input=%dx%d threads=%d tile=%d kernel=%s "
-           "winograd=%d margin=%d tiles=%d cold_s=%.3f steady_s=%.3f gmacs_cold=%.1f gmacs_steady=%.1f "
-           "workspace_mb=%.0f peak_rss_mb=%.0f lr_psnr_rdn=%.2f lr_psnr_lanczos3=%.2f\n",
-           dir, scale, in->width, in->height, st.threads, st.tile, st.kernel, st.winograd, st.margin, st.tiles,
-           cold, med, (double)st.macs / cold / 1e9, (double)st.macs / med / 1e9,
+           "winograd=%d margin=%d tiles=%d cold_s=%.3f steady_s=%.3f gmacs_cold=%.1f "
+           "gmacs_steady=%.1f workspace_mb=%.0f peak_rss_mb=%.0f lr_psnr_rdn=%.2f "
+           "lr_psnr_lanczos3=%.2f\n",
+           dir, scale, in->width, in->height, st.threads, st.tile, st.kernel, st.winograd,
+           st.margin, st.tiles, cold, med, (double)st.macs / cold / 1e9, (double)st.macs / med / 1e9,
            st.workspace_mb, (double)ru.ru_maxrss / 1024.0, lr_psnr(in, out), lr_psnr(in, lz));
     if (outpath) {
         struct ig_buf enc = {0};

@@ -317,21 +317,26 @@ wino_g(int k, int m, int i, int j)
     return m == 4 ? wino_g43[i][j] : wino_g23[i][j];
 }
 
+/* Each point's k x k coefficients (G's row i by G's row j) are formed once,
+ * not once per channel pair: this runs in the first, cold job. */
 void
 conv_wino_pack(int k, int m, int cin, int cout_pad, const float *w, float *u)
 {
     const int al = m + k - 1;
+    const size_t plane = (size_t)cin * cout_pad;
+    double c[25];
     for (int i = 0; i < al; i++)
-        for (int j = 0; j < al; j++)
-            for (int ci = 0; ci < cin; ci++)
-                for (int co = 0; co < cout_pad; co++) {
-                    double s = 0;
-                    for (int y = 0; y < k; y++)
-                        for (int x = 0; x < k; x++)
-                            s += wino_g(k, m, i, y) * wino_g(k, m, j, x) *
-                                 w[((size_t)(y * k + x) * cin + ci) * cout_pad + co];
-                    u[((size_t)(i * al + j) * cin + ci) * cout_pad + co] = (float)s;
-                }
+        for (int j = 0; j < al; j++) {
+            for (int t = 0; t < k * k; t++)
+                c[t] = wino_g(k, m, i, t / k) * wino_g(k, m, j, t % k);
+            float *up = u + (size_t)(i * al + j) * plane;
+            for (size_t q = 0; q < plane; q++) {
+                double s = 0;
+                for (int t = 0; t < k * k; t++)
+                    s += c[t] * w[(size_t)t * plane + q];
+                up[q] = (float)s;
+            }
+        }
 }
 
 size_t
@@ -655,12 +660,12 @@ conv_wino_enabled(void)
 void
 conv_rows(const struct conv_args *a, int y0, int y1)
 {
-    if (a->u && have_avx512())
-        wino_rows(a, y0, y1);
-    else if (have_avx512())
-        rows512(a, y0, y1);
-    else
+    if (!have_avx512())
         rows_portable(a, y0, y1);
+    else if (a->u)
+        wino_rows(a, y0, y1);
+    else
+        rows512(a, y0, y1);
 }
 
 const char *

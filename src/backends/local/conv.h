@@ -59,8 +59,8 @@ struct conv_args {
 /* Computes output rows [y0, y1). Picks the AVX-512 kernel when the CPU has
  * it, else a portable one; both give the same results to float rounding. */
 void conv_rows(const struct conv_args *a, int y0, int y1);
-/* Winograd F(m x m, k x k) on the AVX-512 path, for k = 3 (m = 2 or 4) and
- * k = 5 (m = 2). conv_wino_block gives the m a layer should use, 0 for
+/* Winograd F(m x m, k x k) on the AVX-512 path, for k = 3 or 5 and m = 2
+ * or 4. conv_wino_block gives the m a layer should use, 0 for
  * none (the caller checks that it reads whole 16-channel groups without
  * upsampling or depth-to-space). Then: its transformed weights (u:
  * (m+k-1)^2 * cin * cout_pad floats), the scratch a thread needs, and

@@ -1014,9 +1014,10 @@ engine_get(const char *dir, struct ig_error *err, double *load_ms)
  * balance. A cold job pays for every fresh page of the workspace (the VM's
  * host backs them on first touch), so since the Winograd kernel made the
  * arithmetic cheap, 256-px tiles (82 MB for slim) cost more cold than their
- * smaller overlap saves: slim x2 512^2, interleaved runs, cold 0.41-0.50 s
- * at 192 (49 MB) against 0.48-0.53 s at 256, steady 0.36-0.46 s against
- * 0.40-0.53 s; at 128 (24 MB) steady was no better. A wide receptive field (thick's margin
+ * smaller overlap saves. Measured with the first, 2x2-block kernel, slim x2
+ * 512^2, interleaved runs: cold 0.41-0.50 s at 192 (49 MB) against
+ * 0.48-0.53 s at 256, steady 0.36-0.46 s against 0.40-0.53 s; at 128
+ * (24 MB) steady was no better. A wide receptive field (thick's margin
  * is 154 pixels) instead gets the largest tile whose workspace fits the
  * budget, since the overlap, not memory, is what small tiles cost there. */
 static int
@@ -1122,8 +1123,9 @@ rdn_upscale(const char *dir, int scale, const struct img *in, const struct rdn_o
     st.threads = threads;
     st.tile = tile;
     st.kernel = conv_kernel_name();
-    for (int i = 0; i < e->n_ops && conv_wino_enabled(); i++)
-        st.winograd += e->ops[i].u != NULL;
+    int wino = conv_wino_enabled();
+    for (int i = 0; i < e->n_ops; i++)
+        st.winograd += wino && e->ops[i].u;
     if (stats)
         *stats = st;
     *out = o;
