@@ -137,8 +137,8 @@ test_1_4_thread_tile_invariance(void **state)
     struct img *ref = upscale("npm/esrgan-slim", 4, in, 1, 0);
     assert_true(max_diff(ref, gold) <= 1);
     /* slim's 64-channel 3x3 and 5x5 layers (and the 32->12 one) run Winograd
-     * on AVX-512, so its 2x2 blocks meet odd tile edges (23) here */
-    if (strcmp(conv_kernel_name(), "avx512") == 0)
+     * on the vector paths, so its 2x2 blocks meet odd tile edges (23) here */
+    if (conv_wino_enabled())
         assert_int_equal(last_stats.winograd, 5);
     const int cases[][2] = {{2, 0}, {1, 32}, {2, 32}, {2, 64}, {2, 23}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -154,20 +154,48 @@ test_1_4_thread_tile_invariance(void **state)
     rdn_shutdown();
 }
 
-/* 1.5 the portable kernel (machines without AVX-512) meets the goldens too */
+/* 1.5 the portable kernel (machines without AVX2) meets the goldens too */
 static void
 test_1_5_portable_kernel(void **state)
 {
     struct img *in = load_png(deps("npm/esrgan-slim/assets/fixture.png"));
     struct img *gold = load_png(deps("npm/esrgan-slim/assets/samples/2x/result.png"));
-    conv_force_portable(1);
+    assert_int_equal(conv_force_kernel("portable"), 0);
     assert_string_equal(conv_kernel_name(), "portable");
     struct img *out = upscale("npm/esrgan-slim", 2, in, 2, 64);
-    conv_force_portable(0);
+    conv_force_kernel(NULL);
     assert_int_equal(last_stats.winograd, 0);
     int d = max_diff(out, gold);
     if (d > 1)
         fail_msg("portable kernel: max |delta| %d", d);
+    img_free(out);
+    img_free(gold);
+    img_free(in);
+    rdn_shutdown();
+}
+
+/* 1.5b the AVX2 kernels (machines without AVX-512) meet the goldens, run
+ * the same Winograd layers, and give the same bytes at any tiling */
+static void
+test_1_5b_avx2_kernel(void **state)
+{
+    (void)state;
+    if (conv_force_kernel("avx2") != 0)
+        skip();   /* this CPU has no AVX2 */
+    assert_string_equal(conv_kernel_name(), "avx2");
+    struct img *in = load_png(deps("npm/esrgan-slim/assets/fixture.png"));
+    struct img *gold = load_png(deps("npm/esrgan-slim/assets/samples/2x/result.png"));
+    struct img *out = upscale("npm/esrgan-slim", 2, in, 2, 64);
+    assert_int_equal(last_stats.winograd, 5);
+    assert_string_equal(last_stats.kernel, "avx2");
+    struct img *other = upscale("npm/esrgan-slim", 2, in, 1, 23);
+    conv_force_kernel(NULL);
+    int d = max_diff(out, gold);
+    if (d > 1)
+        fail_msg("AVX2 kernels: max |delta| %d", d);
+    if (memcmp(out->rgba, other->rgba, (size_t)out->width * out->height * 4) != 0)
+        fail_msg("AVX2 kernels: threads 1 tile 23 differs from threads 2 tile 64");
+    img_free(other);
     img_free(out);
     img_free(gold);
     img_free(in);
@@ -198,6 +226,41 @@ wino_layer(int k, int m, const float *in, int pitch, int border, int sx, int sy,
     return out;
 }
 
+/* A random 64-channel image with a border for F(m x m, k x k), random
+ * weights and bias, and their Winograd transform. */
+struct wino_fixture {
+    float *in, *wts, bias[C6], *u, *scratch;
+};
+
+static void
+wino_fixture_make(struct wino_fixture *f, int k, int m, unsigned seed)
+{
+    const int B = k / 2 + m - 1, P = W6 + 2 * B;
+    f->in = test_calloc((size_t)P * P * C6, sizeof *f->in);
+    f->wts = test_malloc((size_t)k * k * C6 * C6 * sizeof *f->wts);
+    f->u = test_malloc((size_t)(m + k - 1) * (m + k - 1) * C6 * C6 * sizeof *f->u);
+    f->scratch = test_malloc(conv_wino_scratch(k, m, C6, C6) * sizeof *f->scratch);
+    srand(seed);
+    for (int y = 0; y < W6; y++)
+        for (int x = 0; x < W6; x++)
+            for (int c = 0; c < C6; c++)
+                f->in[((size_t)(y + B) * P + x + B) * C6 + c] = (float)(rand() % 2000) / 10.0f;
+    for (size_t i = 0; i < (size_t)k * k * C6 * C6; i++)
+        f->wts[i] = (float)(rand() % 2001 - 1000) / 20000.0f;
+    for (int c = 0; c < C6; c++)
+        f->bias[c] = (float)(rand() % 200 - 100) / 100.0f;
+    conv_wino_pack(k, m, C6, C6, f->wts, f->u);
+}
+
+static void
+wino_fixture_free(struct wino_fixture *f)
+{
+    test_free(f->in);
+    test_free(f->wts);
+    test_free(f->u);
+    test_free(f->scratch);
+}
+
 /* How many output rows of the 30x30 region at (15, 7) differ from the whole
  * image's when the input is garbage beyond `valid` pixels around the
  * region. Both its edges are as far from a block edge as they can be at
@@ -209,20 +272,10 @@ wino_mismatches(int k, int m, int valid)
     const int B = k / 2 + m - 1, P = W6 + 2 * B;
     const int sx = 15, sy = 7, w = 30, h = 30;
     size_t n = (size_t)P * P * C6;
-    float *in = test_calloc(n, sizeof *in), *bad = test_malloc(n * sizeof *bad);
-    float *wts = test_malloc((size_t)k * k * C6 * C6 * sizeof *wts), bias[C6];
-    float *u = test_malloc((size_t)(m + k - 1) * (m + k - 1) * C6 * C6 * sizeof *u);
-    float *scratch = test_malloc(conv_wino_scratch(k, m, C6, C6) * sizeof *scratch);
-    srand(7);
-    for (int y = 0; y < W6; y++)
-        for (int x = 0; x < W6; x++)
-            for (int c = 0; c < C6; c++)
-                in[((size_t)(y + B) * P + x + B) * C6 + c] = (float)(rand() % 2000) / 10.0f;
-    for (size_t i = 0; i < (size_t)k * k * C6 * C6; i++)
-        wts[i] = (float)(rand() % 2001 - 1000) / 20000.0f;
-    for (int c = 0; c < C6; c++)
-        bias[c] = (float)(rand() % 200 - 100) / 100.0f;
-    conv_wino_pack(k, m, C6, C6, wts, u);
+    struct wino_fixture f;
+    wino_fixture_make(&f, k, m, 7);
+    float *in = f.in, *wts = f.wts, *bias = f.bias, *u = f.u, *scratch = f.scratch;
+    float *bad = test_malloc(n * sizeof *bad);
     memcpy(bad, in, n * sizeof *bad);
     for (int y = -B; y < W6 + B; y++)
         for (int x = -B; x < W6 + B; x++)
@@ -237,11 +290,8 @@ wino_mismatches(int k, int m, int valid)
                        (size_t)w * C6 * sizeof *full) != 0;
     test_free(full);
     test_free(part);
-    test_free(in);
     test_free(bad);
-    test_free(wts);
-    test_free(u);
-    test_free(scratch);
+    wino_fixture_free(&f);
     return diff;
 }
 
@@ -262,6 +312,36 @@ test_1_6_winograd_tiling(void **state)
         assert_int_equal(conv_wino_reach(2), 0);
         assert_int_equal(wino_mismatches(k, 2, k / 2), 0);
     }
+}
+
+/* 1.7 where the CPU has both vector sets, they give the same bytes on a
+ * Winograd layer and on a direct one: the sums run in the same order */
+static void
+test_1_7_vector_sets_agree(void **state)
+{
+    (void)state;
+    if (conv_force_kernel("avx512") != 0)
+        skip();   /* only one set here; 1.5b holds AVX2 to the goldens */
+    const int k = 3, m = 4, B = k / 2 + m - 1, P = W6 + 2 * B;
+    struct wino_fixture f;
+    wino_fixture_make(&f, k, m, 11);
+    float *out[2][2];
+    const char *sets[2] = {"avx512", "avx2"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(conv_force_kernel(sets[i]), 0);
+        out[i][0] = wino_layer(k, m, f.in, P, B, 0, 0, W6, W6, f.wts, f.bias, f.u, f.scratch);
+        out[i][1] = wino_layer(k, m, f.in, P, B, 0, 0, W6, W6, f.wts, f.bias, NULL, f.scratch);
+    }
+    conv_force_kernel(NULL);
+    size_t bytes = (size_t)W6 * W6 * C6 * sizeof(float);
+    assert_memory_equal(out[0][0], out[1][0], bytes);
+    assert_memory_equal(out[0][1], out[1][1], bytes);
+    /* and Winograd is not the direct kernel under another name */
+    assert_memory_not_equal(out[0][0], out[0][1], bytes);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            test_free(out[i][j]);
+    wino_fixture_free(&f);
 }
 
 /*---- hostile models ----------------------------------------------------*/
@@ -706,7 +786,9 @@ main(void)
         cmocka_unit_test(test_1_3_goldens_thick),
         cmocka_unit_test(test_1_4_thread_tile_invariance),
         cmocka_unit_test(test_1_5_portable_kernel),
+        cmocka_unit_test(test_1_5b_avx2_kernel),
         cmocka_unit_test(test_1_6_winograd_tiling),
+        cmocka_unit_test(test_1_7_vector_sets_agree),
         cmocka_unit_test(test_2_1_bad_model_json),
         cmocka_unit_test(test_2_2_truncated_shard),
         cmocka_unit_test(test_2_3_unknown_layer),

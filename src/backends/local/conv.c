@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* conv.c -- blocked direct and Winograd convolution, AVX-512 with a
- * portable (direct) fallback.
+/* conv.c -- blocked direct and Winograd convolution, for AVX-512 and for
+ * AVX2 (the same kernels, conv_simd.h), with a portable direct fallback.
  *
- * Why direct and not im2col + GEMM: measured on this machine, one thread,
+ * Why direct and not im2col + GEMM: measured on a Zen 5 host, one thread,
  * 192x192 tile, warm buffers, OpenBLAS 0.3.21 (Debian; it picks its
  * AVX-512 "Cooperlake" kernels on Zen 5): 3x3 64->64 direct 38-48 GMAC/s
  * against 25 for im2col + sgemm, 5x5 47-52 against 25-27, 1x1 128->64
@@ -11,9 +11,10 @@
  * slow to touch first here), and GEMM cannot read a concatenation, an
  * upsampling or a depth-to-space in place. So no OpenBLAS.
  *
- * The kernel keeps a block of output pixels by output channels in zmm
- * accumulators (6 x 64 channels, 8 x 48, 12 x 32 or 12 x 16 for narrower
- * layers, 12 x 8 in ymm for layers of at most 8 outputs);
+ * The kernel keeps a block of output pixels by output channels in vector
+ * accumulators (on AVX-512 6 x 64 channels, 8 x 48, 12 x 32 or 12 x 16 for
+ * narrower layers; on AVX2, with half the registers of half the width,
+ * 3 x 32 or 6 x 16; 12 x 8 in ymm for layers of at most 8 outputs on both);
  * each input channel of each tap costs one broadcast per pixel and one
  * weight load per 16 channels. Weights are HWIO with the output axis padded
  * to 16 lanes, the layout TF.js ships, so the innermost load is contiguous.
@@ -28,17 +29,22 @@
  * with the 8-lane kernel, 44 with this one.
  *
  * Dispatch is at run time (__builtin_cpu_supports), since -march=native is
- * not allowed for the whole build; only this file's AVX-512 functions carry
- * a target attribute. Both kernels sum in the same order per lane, so
- * results differ from each other only by FMA rounding. */
+ * not allowed for the whole build; only the vector kernels carry a target
+ * attribute. Before AVX2 had its own, a machine without AVX-512 ran the
+ * portable kernel: slim x2 on 512x512 took 50 s steady (1.2 GMAC/s) on a
+ * 2-core Zen 1 (AVX2, 35 GMAC/s peak), where the AVX2 kernels take 1.1-1.3
+ * s and ONNX Runtime 2.7 s. All kernels sum each lane in the same order, so results
+ * differ from each other only by FMA rounding, and the two vector sets
+ * not at all outside the channel-dot kernel (test 1.7). */
 #include "backends/local/conv.h"
 
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 
 #define NP 6                   /* output pixels per block (portable kernel) */
-#define NP_MAX 12              /* the widest AVX-512 block */
+#define NP_MAX 12              /* the widest vector block */
 
 /* Where tap (kx) of block pixels [x, x+np) reads in each segment: pixel
  * offsets into the buffers and, through a shuffle, channel-group offsets. */
@@ -64,176 +70,6 @@ taps_at(const struct conv_args *a, int Y, int x, int n, int kx, int np, struct t
         int ix = (X + f * B) / f - B;
         t->off[p] = (long)(iy + B) * a->pitch + ix + B;
         t->sub[p] = a->shuffle > 1 ? sy * f + (X - ix * f) : 0;
-    }
-}
-
-#define DEF_BLOCK512(NC, NPB)                                                                   \
-    __attribute__((target("avx512f,fma"))) static void                                          \
-    block512_##NC(const struct conv_args *a, int y, int x, int n, int jb)                       \
-    {                                                                                           \
-        __m512 acc[NPB][NC];                                                                    \
-        _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++)                                   \
-        {                                                                                       \
-            __m512 bv = _mm512_loadu_ps(a->b + (jb + j) * CONV_LANES);                          \
-            _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++) acc[p][j] = bv;              \
-        }                                                                                       \
-        const int r = a->k / 2;                                                                 \
-        for (int ky = 0; ky < a->k; ky++) {                                                     \
-            int Y = a->oy + y + ky - r;                                                         \
-            for (int kx = 0; kx < a->k; kx++) {                                                 \
-                struct taps t;                                                                  \
-                taps_at(a, Y, x, n, kx, NPB, &t);                                               \
-                const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad +      \
-                                  (size_t)jb * CONV_LANES;                                      \
-                for (int s = 0; s < a->nseg; s++) {                                             \
-                    const struct conv_seg *g = &a->seg[s];                                      \
-                    const float *pp[NPB];                                                       \
-                    _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++) pp[p] =              \
-                        g->base + t.off[p] * g->stride + t.sub[p] * g->c;                       \
-                    for (int ci = 0; ci < g->c; ci++) {                                         \
-                        __m512 wv[NC];                                                          \
-                        _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) wv[j] =           \
-                            _mm512_loadu_ps(wk + j * CONV_LANES);                               \
-                        _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++)                  \
-                        {                                                                       \
-                            __m512 v = _mm512_set1_ps(pp[p][ci]);                               \
-                            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) acc[p][j] =   \
-                                _mm512_fmadd_ps(v, wv[j], acc[p][j]);                           \
-                        }                                                                       \
-                        wk += a->cout_pad;                                                      \
-                    }                                                                           \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-        __m512 zero = _mm512_setzero_ps();                                                      \
-        for (int p = 0; p < n; p++) {                                                           \
-            size_t px = ((size_t)y * a->out_pitch + x + p);                                     \
-            float *o = a->out + px * a->out_stride + (size_t)jb * CONV_LANES;                   \
-            _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) {                             \
-                __m512 v = a->relu ? _mm512_max_ps(acc[p][j], zero) : acc[p][j];                \
-                if (a->res)                                                                     \
-                    v = _mm512_add_ps(v, _mm512_loadu_ps(a->res + px * a->res_stride +          \
-                                                         (size_t)(jb + j) * CONV_LANES));       \
-                _mm512_storeu_ps(o + j * CONV_LANES, v);                                        \
-            }                                                                                   \
-        }                                                                                       \
-    }
-
-/* accumulators: 12x1, 12x2, 8x3, 6x4 zmm (at most 24, leaving room for the
- * weights and a broadcast in the 32 registers) */
-DEF_BLOCK512(1, 12)
-DEF_BLOCK512(2, 12)
-DEF_BLOCK512(3, 8)
-DEF_BLOCK512(4, 6)
-
-/* Layers with at most 8 outputs (slim's 64->4 growth convs): 8-lane ymm
- * accumulators waste half as many lanes as 16-lane ones would. */
-__attribute__((target("avx512f,fma"))) static void
-block256(const struct conv_args *a, int y, int x, int n)
-{
-    enum { NPB = 12 };
-    __m256 acc[NPB];
-    __m256 bv = _mm256_loadu_ps(a->b);
-    for (int p = 0; p < NPB; p++)
-        acc[p] = bv;
-    const int r = a->k / 2;
-    for (int ky = 0; ky < a->k; ky++) {
-        int Y = a->oy + y + ky - r;
-        for (int kx = 0; kx < a->k; kx++) {
-            struct taps t;
-            taps_at(a, Y, x, n, kx, NPB, &t);
-            const float *wk = a->w + (size_t)(ky * a->k + kx) * a->cin * a->cout_pad;
-            for (int s = 0; s < a->nseg; s++) {
-                const struct conv_seg *g = &a->seg[s];
-                const float *pp[NPB];
-#pragma GCC unroll 16
-                for (int p = 0; p < NPB; p++)
-                    pp[p] = g->base + t.off[p] * g->stride + t.sub[p] * g->c;
-                for (int ci = 0; ci < g->c; ci++, wk += a->cout_pad) {
-                    __m256 wv = _mm256_loadu_ps(wk);
-#pragma GCC unroll 16
-                    for (int p = 0; p < NPB; p++)
-                        acc[p] = _mm256_fmadd_ps(_mm256_set1_ps(pp[p][ci]), wv, acc[p]);
-                }
-            }
-        }
-    }
-    __m256 zero = _mm256_setzero_ps();
-    for (int p = 0; p < n; p++) {
-        size_t px = (size_t)y * a->out_pitch + x + p;
-        __m256 v = a->relu ? _mm256_max_ps(acc[p], zero) : acc[p];
-        if (a->res)
-            v = _mm256_add_ps(v, _mm256_loadu_ps(a->res + px * a->res_stride));
-        _mm256_storeu_ps(a->out + px * a->out_stride, v);
-    }
-}
-
-/* Sum of each of four 16-lane accumulators, in lanes 0..3. */
-__attribute__((target("avx512f,fma"))) static inline __m128
-hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
-{
-    __m512 x01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-    __m512 x23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-    __m512 y = _mm512_add_ps(_mm512_shuffle_ps(x01, x23, 0x44), _mm512_shuffle_ps(x01, x23, 0xEE));
-    __m256 z = _mm256_add_ps(_mm512_castps512_ps256(y),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(y), 1)));
-    return _mm_add_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
-}
-
-/* The channel-dot kernel: DOT_NP pixels x 4 outputs, each a 16-lane
- * partial sum over input channels. */
-#define DOT_NP 6
-
-__attribute__((target("avx512f,fma"))) static void
-block_dot(const struct conv_args *a, int y, int x, int n)
-{
-    enum { NPB = DOT_NP, NO = CONV_DOT_MAX };
-    __m512 acc[NPB][NO];
-#pragma GCC unroll 16
-    for (int p = 0; p < NPB; p++)
-#pragma GCC unroll 16
-        for (int o = 0; o < NO; o++)
-            acc[p][o] = _mm512_setzero_ps();
-    const int r = a->k / 2;
-    for (int ky = 0; ky < a->k; ky++) {
-        int Y = a->oy + y + ky - r;
-        for (int kx = 0; kx < a->k; kx++) {
-            struct taps t;
-            taps_at(a, Y, x, n, kx, NPB, &t);
-            const float *wk = a->wt + (size_t)(ky * a->k + kx) * NO * a->cin;
-            for (int s = 0; s < a->nseg; s++) {
-                const struct conv_seg *g = &a->seg[s];
-                const float *pp[NPB];
-#pragma GCC unroll 16
-                for (int p = 0; p < NPB; p++)
-                    pp[p] = g->base + t.off[p] * g->stride;
-                for (int ci = 0; ci < g->c; ci += CONV_LANES, wk += CONV_LANES) {
-                    __m512 wv[NO];
-#pragma GCC unroll 16
-                    for (int o = 0; o < NO; o++)
-                        wv[o] = _mm512_loadu_ps(wk + (size_t)o * a->cin);
-#pragma GCC unroll 16
-                    for (int p = 0; p < NPB; p++) {
-                        __m512 v = _mm512_loadu_ps(pp[p] + ci);
-#pragma GCC unroll 16
-                        for (int o = 0; o < NO; o++)
-                            acc[p][o] = _mm512_fmadd_ps(v, wv[o], acc[p][o]);
-                    }
-                }
-            }
-        }
-    }
-    const __m128 bv = _mm_loadu_ps(a->b), zero = _mm_setzero_ps();
-    for (int p = 0; p < n; p++) {
-        size_t px = (size_t)y * a->out_pitch + x + p;
-        __m128 v = _mm_add_ps(hsum4(acc[p][0], acc[p][1], acc[p][2], acc[p][3]), bv);
-        if (a->relu)
-            v = _mm_max_ps(v, zero);
-        /* lanes 4..7 of the 8-lane output are zero, as the other kernel leaves them */
-        __m256 w = _mm256_zextps128_ps256(v);
-        if (a->res)
-            w = _mm256_add_ps(w, _mm256_loadu_ps(a->res + px * a->res_stride));
-        _mm256_storeu_ps(a->out + px * a->out_stride, w);
     }
 }
 
@@ -345,256 +181,153 @@ conv_wino_scratch(int k, int m, int cin, int cout_pad)
     return (size_t)(m + k - 1) * (m + k - 1) * CONV_WINO_TILES * (size_t)(cin + cout_pad);
 }
 
-/* Bt along one axis, in place on v[0], v[s], ... (the same for every m
- * with these points: it depends only on the patch size al) */
-__attribute__((target("avx512f,fma"))) static inline void
-wino_bt(__m512 *v, int al, int s)
+/*---- The vector kernels, once per instruction set ------------------------ */
+
+/* AVX-512: one zmm per 16 lanes; accumulators 12x1, 12x2, 8x3, 6x4 zmm (at
+ * most 24, leaving room for the weights and a broadcast in 32 registers). */
+#define vf __m512
+#define SIMD(name) name##_avx512
+#define SIMD_TARGET __attribute__((target("avx512f,fma")))
+#define VLD _mm512_loadu_ps
+#define VST _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VZERO _mm512_setzero_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+#define VMAX _mm512_max_ps
+#define VFMA _mm512_fmadd_ps
+#define VFNMA _mm512_fnmadd_ps
+#define VHSUM4 hsum4_avx512
+#define SIMD_NC_MAX 4
+#define SIMD_NP_1 12
+#define SIMD_NP_2 12
+#define SIMD_NP_3 8
+#define SIMD_NP_4 6
+#define SIMD_DOT_NP 6
+
+/* Sum of each of four 16-lane accumulators, in lanes 0..3. */
+SIMD_TARGET static inline __m128
+hsum4_avx512(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
 {
-    if (al == 4) {
-        __m512 d0 = v[0], d1 = v[s], d2 = v[2 * s], d3 = v[3 * s];
-        v[0] = d2 - d0;
-        v[s] = d1 + d2;
-        v[2 * s] = d2 - d1;
-        v[3 * s] = d3 - d1;
-        return;
-    }
-    if (al == 8) {
-        __m512 d[8];
-        for (int i = 0; i < 8; i++)
-            d[i] = v[i * s];
-        const __m512 c525 = _mm512_set1_ps(5.25f), c425 = _mm512_set1_ps(-4.25f);
-        __m512 s1 = _mm512_fmadd_ps(c425, d[4], d[2] + d[6]);
-        __m512 s2 = _mm512_fmadd_ps(c425, d[3], d[1] + d[5]);
-        __m512 t1 = _mm512_fmadd_ps(_mm512_set1_ps(-1.25f), d[4],
-                                    _mm512_fmadd_ps(_mm512_set1_ps(0.25f), d[2], d[6]));
-        __m512 t2 = _mm512_fmadd_ps(_mm512_set1_ps(2), d[5],
-                                    _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3],
-                                                    _mm512_mul_ps(_mm512_set1_ps(0.5f), d[1])));
-        __m512 u1 = _mm512_fmadd_ps(_mm512_set1_ps(-5), d[4],
-                                    _mm512_fmadd_ps(_mm512_set1_ps(4), d[2], d[6]));
-        __m512 u2 = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), d[5],
-                                    _mm512_fmadd_ps(_mm512_set1_ps(-2.5f), d[3],
-                                                    _mm512_mul_ps(_mm512_set1_ps(2), d[1])));
-        v[0] = _mm512_fmadd_ps(c525, d[2] - d[4], d[6] - d[0]);
-        v[s] = s1 + s2;
-        v[2 * s] = s1 - s2;
-        v[3 * s] = t1 + t2;
-        v[4 * s] = t1 - t2;
-        v[5 * s] = u1 + u2;
-        v[6 * s] = u1 - u2;
-        v[7 * s] = _mm512_fmadd_ps(c525, d[3] - d[5], d[7] - d[1]);
-        return;
-    }
-    const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
-    __m512 d0 = v[0], d1 = v[s], d2 = v[2 * s], d3 = v[3 * s], d4 = v[4 * s], d5 = v[5 * s];
-    __m512 d42 = d4 - d2, d43 = d4 - d3;
-    v[0] = _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4));
-    v[s] = _mm512_fnmadd_ps(four, d1 + d2, d3 + d4);
-    v[2 * s] = _mm512_fmadd_ps(four, d1 - d2, d43);
-    v[3 * s] = _mm512_fmadd_ps(two, d3 - d1, d42);
-    v[4 * s] = _mm512_fmadd_ps(two, d1 - d3, d42);
-    v[5 * s] = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
+    __m512 x01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    __m512 x23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    __m512 y = _mm512_add_ps(_mm512_shuffle_ps(x01, x23, 0x44), _mm512_shuffle_ps(x01, x23, 0xEE));
+    __m256 z = _mm256_add_ps(_mm512_castps512_ps256(y),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(y), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
 }
 
-/* At along one axis: the m outputs of x[0], x[s], ..., into y[0], y[ys], ... */
-__attribute__((target("avx512f,fma"))) static inline void
-wino_at(const __m512 *x, int al, int m, int s, __m512 *y, int ys)
+#include "backends/local/conv_simd.h"
+
+#undef vf
+#undef SIMD
+#undef SIMD_TARGET
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VMAX
+#undef VFMA
+#undef VFNMA
+#undef VHSUM4
+#undef SIMD_NC_MAX
+#undef SIMD_NP_1
+#undef SIMD_NP_2
+#undef SIMD_NP_3
+#undef SIMD_NP_4
+#undef SIMD_DOT_NP
+
+/* AVX2: 16 lanes as two ymm, and 16 registers, so blocks of 6 pixels by
+ * 16 outputs or 3 by 32 (12 accumulators, the weights and a broadcast);
+ * the channel-dot kernel takes one pixel at a time (8 accumulators). */
+typedef struct {
+    __m256 l, h;
+} vf2;
+#define vf vf2
+#define SIMD(name) name##_avx2
+#define SIMD_TARGET __attribute__((target("avx2,fma")))
+
+SIMD_TARGET static inline vf2
+vld2(const float *p)
 {
-    if (al == 4) {
-        y[0] = x[0] + x[s] + x[2 * s];
-        y[ys] = x[s] - x[2 * s] + x[3 * s];
-        return;
-    }
-    if (al == 8) {             /* m = 4 */
-        __m512 a1 = x[s] + x[2 * s], b1 = x[s] - x[2 * s];
-        __m512 a2 = x[3 * s] + x[4 * s], b2 = x[3 * s] - x[4 * s];
-        __m512 a3 = x[5 * s] + x[6 * s], b3 = x[5 * s] - x[6 * s];
-        y[0] = x[0] + a1 + a2 + a3;
-        y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), b3, _mm512_fmadd_ps(_mm512_set1_ps(2), b2, b1));
-        y[2 * ys] =
-            _mm512_fmadd_ps(_mm512_set1_ps(0.25f), a3, _mm512_fmadd_ps(_mm512_set1_ps(4), a2, a1));
-        y[3 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(0.125f), b3,
-                                    _mm512_fmadd_ps(_mm512_set1_ps(8), b2, b1 + x[7 * s]));
-        return;
-    }
-    __m512 p12 = x[s] + x[2 * s], m12 = x[s] - x[2 * s];
-    __m512 p34 = x[3 * s] + x[4 * s], m34 = x[3 * s] - x[4 * s];
-    y[0] = x[0] + p12 + p34;
-    if (m == 2) {
-        y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(2), m34, m12 + x[5 * s]);
-        return;
-    }
-    y[ys] = _mm512_fmadd_ps(_mm512_set1_ps(2), m34, m12);
-    y[2 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(4), p34, p12);
-    y[3 * ys] = _mm512_fmadd_ps(_mm512_set1_ps(8), m34, m12 + x[5 * s]);
+    return (vf2){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
 }
 
-/* V of the block whose top-left output is (bx, by), into v[point * vs + c]. */
-__attribute__((target("avx512f,fma"))) static void
-wino_in(const struct conv_args *a, int bx, int by, float *v, size_t vs)
+SIMD_TARGET static inline void
+vst2(float *p, vf2 v)
 {
-    const int al = a->wm + a->k - 1, r = a->k / 2, B = a->border;
-    const long iy = a->oy + by - r + B, ix = a->ox + bx - r + B;
-    int c0 = 0;
-    for (int s = 0; s < a->nseg; s++) {
-        const struct conv_seg *g = &a->seg[s];
-        for (int c = 0; c < g->c; c += CONV_LANES, c0 += CONV_LANES) {
-            __m512 d[64];
-            for (int y = 0; y < al; y++) {
-                const float *row = g->base + ((iy + y) * a->pitch + ix) * g->stride + c;
-                for (int x = 0; x < al; x++)
-                    d[y * al + x] = _mm512_loadu_ps(row + (size_t)x * g->stride);
-                wino_bt(d + y * al, al, 1);
-            }
-            for (int x = 0; x < al; x++)
-                wino_bt(d + x, al, al);
-            for (int p = 0; p < al * al; p++)
-                _mm512_storeu_ps(v + (size_t)p * vs + c0, d[p]);
-        }
-    }
+    _mm256_storeu_ps(p, v.l);
+    _mm256_storeu_ps(p + 8, v.h);
 }
 
-/* Y of the block at (bx, by) from m[point * ms + c]: bias, relu and the
- * residual as the direct kernel applies them; rows outside [y0, y1) and
- * columns outside the output are not stored. */
-__attribute__((target("avx512f,fma"))) static void
-wino_out(const struct conv_args *a, int bx, int by, int y0, int y1, const float *m, size_t ms)
+SIMD_TARGET static inline vf2
+vset2(float x)
 {
-    const int wm = a->wm, al = wm + a->k - 1;
-    const __m512 zero = _mm512_setzero_ps();
-    for (int c = 0; c < a->cout_pad; c += CONV_LANES) {
-        __m512 t[64], z[32], out[16];
-        for (int p = 0; p < al * al; p++)
-            t[p] = _mm512_loadu_ps(m + (size_t)p * ms + c);
-        /* along x: z[v * al + y] is output column v of patch row y */
-        for (int y = 0; y < al; y++)
-            wino_at(t + y * al, al, wm, 1, z + y, al);
-        /* along y: out[u * wm + v] */
-        for (int v = 0; v < wm; v++)
-            wino_at(z + v * al, al, wm, 1, out + v, wm);
-        const __m512 bv = _mm512_loadu_ps(a->b + c);
-        for (int dy = 0; dy < wm; dy++) {
-            int y = by + dy;
-            if (y < y0 || y >= y1)
-                continue;
-            for (int dx = 0; dx < wm; dx++) {
-                int x = bx + dx;
-                if (x < 0 || x >= a->ow)
-                    continue;
-                size_t px = (size_t)y * a->out_pitch + x;
-                __m512 o = out[dy * wm + dx] + bv;
-                if (a->relu)
-                    o = _mm512_max_ps(o, zero);
-                if (a->res)
-                    o = o + _mm512_loadu_ps(a->res + px * a->res_stride + c);
-                _mm512_storeu_ps(a->out + px * a->out_stride + c, o);
-            }
-        }
-    }
+    __m256 v = _mm256_set1_ps(x);
+    return (vf2){v, v};
 }
 
-/* One point's GEMM for nt blocks: m[t][jb*16 ..] = sum over ci of
- * v[t][ci] * u[ci][jb*16 ..], NPB blocks by NC groups of 16 outputs in
- * registers, as in the direct kernel. */
-#define DEF_WGEMM(NC, NPB)                                                                      \
-    __attribute__((target("avx512f,fma"))) static void                                          \
-    wgemm_##NC(const float *v, const float *u, float *m, int nt, int cin, int cout_pad, int jb) \
+SIMD_TARGET static inline vf2
+vzero2(void)
+{
+    return (vf2){_mm256_setzero_ps(), _mm256_setzero_ps()};
+}
+
+#define DEF_OP2(name, op)                                                                       \
+    SIMD_TARGET static inline vf2 name(vf2 a, vf2 b)                                            \
     {                                                                                           \
-        for (int t0 = 0; t0 < nt; t0 += NPB) {                                                  \
-            int n = nt - t0 < NPB ? nt - t0 : NPB;                                              \
-            const float *vp[NPB];                                                               \
-            _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++) vp[p] =                      \
-                v + (size_t)(t0 + (p < n ? p : 0)) * cin;                                       \
-            __m512 acc[NPB][NC];                                                                \
-            _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++)                              \
-                _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) acc[p][j] =               \
-                    _mm512_setzero_ps();                                                        \
-            const float *uk = u + (size_t)jb * CONV_LANES;                                      \
-            for (int ci = 0; ci < cin; ci++, uk += cout_pad) {                                  \
-                __m512 wv[NC];                                                                  \
-                _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) wv[j] =                   \
-                    _mm512_loadu_ps(uk + j * CONV_LANES);                                       \
-                _Pragma("GCC unroll 16") for (int p = 0; p < NPB; p++)                          \
-                {                                                                               \
-                    __m512 x = _mm512_set1_ps(vp[p][ci]);                                       \
-                    _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++) acc[p][j] =           \
-                        _mm512_fmadd_ps(x, wv[j], acc[p][j]);                                   \
-                }                                                                               \
-            }                                                                                   \
-            for (int p = 0; p < n; p++)                                                         \
-                _Pragma("GCC unroll 16") for (int j = 0; j < NC; j++)                           \
-                    _mm512_storeu_ps(m + (size_t)(t0 + p) * cout_pad +                          \
-                                         (size_t)(jb + j) * CONV_LANES,                         \
-                                     acc[p][j]);                                                \
-        }                                                                                       \
+        return (vf2){op(a.l, b.l), op(a.h, b.h)};                                               \
     }
+DEF_OP2(vadd2, _mm256_add_ps)
+DEF_OP2(vsub2, _mm256_sub_ps)
+DEF_OP2(vmul2, _mm256_mul_ps)
+DEF_OP2(vmax2, _mm256_max_ps)
+#undef DEF_OP2
 
-DEF_WGEMM(1, 12)
-DEF_WGEMM(2, 12)
-DEF_WGEMM(3, 8)
-DEF_WGEMM(4, 6)
-
-/* Output rows [y0, y1), which start on a block row unless y0 is 0. */
-__attribute__((target("avx512f,fma"))) static void
-wino_rows(const struct conv_args *a, int y0, int y1)
+SIMD_TARGET static inline vf2
+vfma2(vf2 a, vf2 b, vf2 c)
 {
-    const int wm = a->wm, al = wm + a->k - 1, P = al * al, nb = a->cout_pad / CONV_LANES;
-    const size_t vs = (size_t)CONV_WINO_TILES * a->cin, ms = (size_t)CONV_WINO_TILES * a->cout_pad;
-    float *V = a->scratch, *M = V + (size_t)P * vs;
-    for (int by = y0 - (y0 + a->py) % wm; by < y1; by += wm)
-        for (int bx0 = -a->px; bx0 < a->ow; bx0 += wm * CONV_WINO_TILES) {
-            int nt = (a->ow - bx0 + wm - 1) / wm;
-            nt = nt < CONV_WINO_TILES ? nt : CONV_WINO_TILES;
-            for (int t = 0; t < nt; t++)
-                wino_in(a, bx0 + wm * t, by, V + (size_t)t * a->cin, vs);
-            for (int p = 0; p < P; p++) {
-                const float *v = V + (size_t)p * vs, *u = a->u + (size_t)p * a->cin * a->cout_pad;
-                float *m = M + (size_t)p * ms;
-                for (int jb = 0; jb < nb; jb += 4) {
-                    switch (nb - jb < 4 ? nb - jb : 4) {
-                    case 1: wgemm_1(v, u, m, nt, a->cin, a->cout_pad, jb); break;
-                    case 2: wgemm_2(v, u, m, nt, a->cin, a->cout_pad, jb); break;
-                    case 3: wgemm_3(v, u, m, nt, a->cin, a->cout_pad, jb); break;
-                    default: wgemm_4(v, u, m, nt, a->cin, a->cout_pad, jb); break;
-                    }
-                }
-            }
-            for (int t = 0; t < nt; t++)
-                wino_out(a, bx0 + wm * t, by, y0, y1, M + (size_t)t * a->cout_pad, ms);
-        }
+    return (vf2){_mm256_fmadd_ps(a.l, b.l, c.l), _mm256_fmadd_ps(a.h, b.h, c.h)};
 }
 
-__attribute__((target("avx512f,fma"))) static void
-rows512(const struct conv_args *a, int y0, int y1)
+SIMD_TARGET static inline vf2
+vfnma2(vf2 a, vf2 b, vf2 c)
 {
-    static const int np_of[5] = {0, 12, 12, 8, 6};
-    int nb = a->cout_pad / CONV_LANES;
-    if (a->wt) {
-        for (int y = y0; y < y1; y++)
-            for (int x = 0; x < a->ow; x += DOT_NP)
-                block_dot(a, y, x, a->ow - x < DOT_NP ? a->ow - x : DOT_NP);
-        return;
-    }
-    if (a->cout_pad == CONV_NARROW) {
-        for (int y = y0; y < y1; y++)
-            for (int x = 0; x < a->ow; x += 12)
-                block256(a, y, x, a->ow - x < 12 ? a->ow - x : 12);
-        return;
-    }
-    for (int y = y0; y < y1; y++)
-        for (int jb = 0; jb < nb; jb += 4) {
-            int nc = nb - jb < 4 ? nb - jb : 4, np = np_of[nc];
-            for (int x = 0; x < a->ow; x += np) {
-                int n = a->ow - x < np ? a->ow - x : np;
-                switch (nc) {
-                case 1: block512_1(a, y, x, n, jb); break;
-                case 2: block512_2(a, y, x, n, jb); break;
-                case 3: block512_3(a, y, x, n, jb); break;
-                default: block512_4(a, y, x, n, jb); break;
-                }
-            }
-        }
+    return (vf2){_mm256_fnmadd_ps(a.l, b.l, c.l), _mm256_fnmadd_ps(a.h, b.h, c.h)};
 }
+
+SIMD_TARGET static inline __m128
+hsum4_avx2(vf2 a0, vf2 a1, vf2 a2, vf2 a3)
+{
+    __m256 x01 = _mm256_hadd_ps(_mm256_add_ps(a0.l, a0.h), _mm256_add_ps(a1.l, a1.h));
+    __m256 x23 = _mm256_hadd_ps(_mm256_add_ps(a2.l, a2.h), _mm256_add_ps(a3.l, a3.h));
+    __m256 y = _mm256_hadd_ps(x01, x23);
+    return _mm_add_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
+}
+
+#define VLD vld2
+#define VST vst2
+#define VSET1 vset2
+#define VZERO vzero2
+#define VADD vadd2
+#define VSUB vsub2
+#define VMUL vmul2
+#define VMAX vmax2
+#define VFMA vfma2
+#define VFNMA vfnma2
+#define VHSUM4 hsum4_avx2
+#define SIMD_NC_MAX 2
+#define SIMD_NP_1 6
+#define SIMD_NP_2 3
+#define SIMD_NP_3 0
+#define SIMD_NP_4 0
+#define SIMD_DOT_NP 1
+
+#include "backends/local/conv_simd.h"
 
 static void
 rows_portable(const struct conv_args *a, int y0, int y1)
@@ -636,40 +369,63 @@ rows_portable(const struct conv_args *a, int y0, int y1)
         }
 }
 
-static atomic_int force_portable;
+enum isa { ISA_PORTABLE, ISA_AVX2, ISA_AVX512 };
 
-static int
-have_avx512(void)
+static const char *const isa_names[] = {"portable", "avx2", "avx512"};
+
+static enum isa
+isa_best(void)
 {
-    return !atomic_load(&force_portable) && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("fma"))
+        return ISA_PORTABLE;
+    if (__builtin_cpu_supports("avx512f"))
+        return ISA_AVX512;
+    return __builtin_cpu_supports("avx2") ? ISA_AVX2 : ISA_PORTABLE;
 }
 
-void
-conv_force_portable(int on)
+/* -1: the best the CPU has; else the kernel a test forced */
+static atomic_int forced = -1;
+
+static enum isa
+isa_now(void)
 {
-    atomic_store(&force_portable, on != 0);
+    int f = atomic_load(&forced);
+    return f >= 0 ? (enum isa)f : isa_best();
+}
+
+int
+conv_force_kernel(const char *name)
+{
+    if (!name) {
+        atomic_store(&forced, -1);
+        return 0;
+    }
+    for (int i = 0; i <= (int)isa_best(); i++)
+        if (strcmp(name, isa_names[i]) == 0) {
+            atomic_store(&forced, i);
+            return 0;
+        }
+    return -1;
 }
 
 int
 conv_wino_enabled(void)
 {
-    return have_avx512();
+    return isa_now() != ISA_PORTABLE;
 }
 
 void
 conv_rows(const struct conv_args *a, int y0, int y1)
 {
-    if (!have_avx512())
-        rows_portable(a, y0, y1);
-    else if (a->u)
-        wino_rows(a, y0, y1);
-    else
-        rows512(a, y0, y1);
+    switch (isa_now()) {
+    case ISA_AVX512: rows_avx512(a, y0, y1); break;
+    case ISA_AVX2: rows_avx2(a, y0, y1); break;
+    default: rows_portable(a, y0, y1); break;
+    }
 }
 
 const char *
 conv_kernel_name(void)
 {
-    return have_avx512() ? "avx512" : "portable";
+    return isa_names[isa_now()];
 }

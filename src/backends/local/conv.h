@@ -56,10 +56,12 @@ struct conv_args {
     int ox, oy;                /* where output (0, 0) sits in the (upsampled) input grid */
 };
 
-/* Computes output rows [y0, y1). Picks the AVX-512 kernel when the CPU has
- * it, else a portable one; both give the same results to float rounding. */
+/* Computes output rows [y0, y1). Picks the AVX-512 kernels when the CPU has
+ * them, else the AVX2 ones, else a portable direct kernel; all give the
+ * same results to float rounding (the two vector sets the same bytes, but
+ * for the channel-dot kernel's horizontal sums). */
 void conv_rows(const struct conv_args *a, int y0, int y1);
-/* Winograd F(m x m, k x k) on the AVX-512 path, for k = 3 or 5 and m = 2
+/* Winograd F(m x m, k x k) on the vector paths, for k = 3 or 5 and m = 2
  * or 4. conv_wino_block gives the m a layer should use, 0 for
  * none (the caller checks that it reads whole 16-channel groups without
  * upsampling or depth-to-space). Then: its transformed weights (u:
@@ -75,10 +77,11 @@ int conv_wino_reach(int m);
 void conv_wino_pack(int k, int m, int cin, int cout_pad, const float *w, float *u);
 size_t conv_wino_scratch(int k, int m, int cin, int cout_pad);
 int conv_wino_enabled(void);
-/* "avx512" or "portable": which kernel conv_rows uses on this machine. */
+/* "avx512", "avx2" or "portable": which kernels conv_rows uses now. */
 const char *conv_kernel_name(void);
-/* Forces the portable kernel (on != 0) or restores the dispatch, so tests
- * can hold the fallback to the goldens on an AVX-512 machine. */
-void conv_force_portable(int on);
+/* Forces the kernels of that name, or (NULL) restores the dispatch, so
+ * tests can hold each fallback to the goldens on a machine with more;
+ * -1 when this CPU cannot run them. */
+int conv_force_kernel(const char *name);
 
 #endif

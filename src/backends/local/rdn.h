@@ -21,7 +21,7 @@ struct rdn_stats {
     long long macs;            /* useful multiply-adds (input pixels x model cost) */
     int tiles, margin, threads, tile;
     double workspace_mb;       /* tile buffers held by the cached engine */
-    const char *kernel;        /* "avx512" or "portable" */
+    const char *kernel;        /* "avx512", "avx2" or "portable" */
     int winograd;              /* convolutions run by the Winograd kernel (0 on "portable") */
 };
 
