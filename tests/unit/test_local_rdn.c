@@ -274,16 +274,15 @@ wino_mismatches(int k, int m, int valid)
     size_t n = (size_t)P * P * C6;
     struct wino_fixture f;
     wino_fixture_make(&f, k, m, 7);
-    float *in = f.in, *wts = f.wts, *bias = f.bias, *u = f.u, *scratch = f.scratch;
     float *bad = test_malloc(n * sizeof *bad);
-    memcpy(bad, in, n * sizeof *bad);
+    memcpy(bad, f.in, n * sizeof *bad);
     for (int y = -B; y < W6 + B; y++)
         for (int x = -B; x < W6 + B; x++)
             if (y < sy - valid || y >= sy + h + valid || x < sx - valid || x >= sx + w + valid)
                 for (int c = 0; c < C6; c++)
                     bad[((size_t)(y + B) * P + x + B) * C6 + c] = (float)(rand() % 100000) - 5e4f;
-    float *full = wino_layer(k, m, in, P, B, 0, 0, W6, W6, wts, bias, u, scratch);
-    float *part = wino_layer(k, m, bad, P, B, sx, sy, w, h, wts, bias, u, scratch);
+    float *full = wino_layer(k, m, f.in, P, B, 0, 0, W6, W6, f.wts, f.bias, f.u, f.scratch);
+    float *part = wino_layer(k, m, bad, P, B, sx, sy, w, h, f.wts, f.bias, f.u, f.scratch);
     int diff = 0;
     for (int y = 0; y < h; y++)
         diff += memcmp(part + (size_t)y * w * C6, full + ((size_t)(sy + y) * W6 + sx) * C6,

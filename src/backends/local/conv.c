@@ -32,10 +32,10 @@
  * not allowed for the whole build; only the vector kernels carry a target
  * attribute. Before AVX2 had its own, a machine without AVX-512 ran the
  * portable kernel: slim x2 on 512x512 took 50 s steady (1.2 GMAC/s) on a
- * 2-core Zen 1 (AVX2, 35 GMAC/s peak), where the AVX2 kernels take 1.1-1.3
- * s and ONNX Runtime 2.7 s. All kernels sum each lane in the same order, so results
- * differ from each other only by FMA rounding, and the two vector sets
- * not at all outside the channel-dot kernel (test 1.7). */
+ * 2-core Zen 1 (AVX2, 35 GMAC/s peak), where the AVX2 kernels take
+ * 1.1-1.4 s and ONNX Runtime 2.3-3.1 s. All kernels sum each lane in the
+ * same order, so results differ from each other only by FMA rounding, and
+ * the two vector sets not at all outside the channel-dot kernel (test 1.7). */
 #include "backends/local/conv.h"
 
 #include <immintrin.h>
@@ -220,27 +220,6 @@ hsum4_avx512(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
 
 #include "backends/local/conv_simd.h"
 
-#undef vf
-#undef SIMD
-#undef SIMD_TARGET
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VZERO
-#undef VADD
-#undef VSUB
-#undef VMUL
-#undef VMAX
-#undef VFMA
-#undef VFNMA
-#undef VHSUM4
-#undef SIMD_NC_MAX
-#undef SIMD_NP_1
-#undef SIMD_NP_2
-#undef SIMD_NP_3
-#undef SIMD_NP_4
-#undef SIMD_DOT_NP
-
 /* AVX2: 16 lanes as two ymm, and 16 registers, so blocks of 6 pixels by
  * 16 outputs or 3 by 32 (12 accumulators, the weights and a broadcast);
  * the channel-dot kernel takes one pixel at a time (8 accumulators). */
@@ -323,8 +302,6 @@ hsum4_avx2(vf2 a0, vf2 a1, vf2 a2, vf2 a3)
 #define SIMD_NC_MAX 2
 #define SIMD_NP_1 6
 #define SIMD_NP_2 3
-#define SIMD_NP_3 0
-#define SIMD_NP_4 0
 #define SIMD_DOT_NP 1
 
 #include "backends/local/conv_simd.h"

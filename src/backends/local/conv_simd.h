@@ -10,8 +10,8 @@
  *   VFMA(a, b, c)     a * b + c, fused
  *   VFNMA(a, b, c)    c - a * b, fused
  *   VHSUM4(a0..a3)    the sums of four vectors, in the lanes of an __m128
- *   SIMD_NC_MAX       most groups of 16 outputs a register block holds
- *   SIMD_NP_1..4      pixels per block at that many groups (AVX-512 has 32
+ *   SIMD_NC_MAX       most groups of 16 outputs a register block holds (2 or 4)
+ *   SIMD_NP_1..NC_MAX pixels per block at that many groups (AVX-512 has 32
  *                     registers, AVX2 16: the blocks differ, the order of
  *                     the sums does not)
  *   SIMD_DOT_NP       pixels per block of the channel-dot kernel
@@ -19,7 +19,8 @@
  * Every kernel sums each output lane in the same order whatever the block
  * shape (bias, then taps, segments and input channels in turn), so the two
  * instantiations give the same bytes, except the channel-dot kernel, whose
- * horizontal sum is shaped by the set. */
+ * horizontal sum is shaped by the set. The file undefines all of these at
+ * its end, ready for the next set. */
 
 /* One input channel's step of a register block: acc[p][j] += x[p][ci] times
  * the weights' group j, for NPB pixels by NC groups of 16 outputs. */
@@ -396,7 +397,11 @@ SIMD(wino_rows)(const struct conv_args *a, int y0, int y1)
 SIMD_TARGET static void
 SIMD(direct_rows)(const struct conv_args *a, int y0, int y1)
 {
+#if SIMD_NC_MAX >= 4
     static const int np_of[5] = {0, SIMD_NP_1, SIMD_NP_2, SIMD_NP_3, SIMD_NP_4};
+#else
+    static const int np_of[3] = {0, SIMD_NP_1, SIMD_NP_2};
+#endif
     int nb = a->cout_pad / CONV_LANES;
     if (a->wt) {
         for (int y = y0; y < y1; y++)
@@ -438,3 +443,24 @@ SIMD(rows)(const struct conv_args *a, int y0, int y1)
     else
         SIMD(direct_rows)(a, y0, y1);
 }
+
+#undef vf
+#undef SIMD
+#undef SIMD_TARGET
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VMAX
+#undef VFMA
+#undef VFNMA
+#undef VHSUM4
+#undef SIMD_NC_MAX
+#undef SIMD_NP_1
+#undef SIMD_NP_2
+#undef SIMD_NP_3
+#undef SIMD_NP_4
+#undef SIMD_DOT_NP
