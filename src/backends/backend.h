@@ -227,10 +227,26 @@ const struct be_protocol *be_find(const char *adapter);
 
 struct be_loop;
 
+/* A loop on a thread of its own. */
 struct be_loop *be_loop_new(struct ig_error *err);
-void be_loop_free(struct be_loop *l);   /* fails every call still in flight with timeout */
+/* A loop with no thread: a thread that has its own event loop (an HTTP
+ * thread) drives it, so a call it starts is sent, answered and finished on
+ * that thread, with no hand-off to another. The owner says so once with
+ * be_loop_bind, then alternates be_loop_turn (sends, reads, runs the done
+ * callbacks; returns the ms it may sleep) and be_loop_wait (sleeps until a
+ * transfer moves, one of fds is ready, ms pass or be_loop_wakeup). */
+struct be_loop *be_loop_new_driven(struct ig_error *err);
+void be_loop_bind(struct be_loop *l);
+struct be_loop *be_loop_current(void);   /* the loop this thread drives, or NULL */
+long be_loop_turn(struct be_loop *l);
+void be_loop_wait(struct be_loop *l, struct curl_waitfd *fds, unsigned n, long ms);
+void be_loop_wakeup(struct be_loop *l);  /* from any thread */
+/* Fails every call still in flight with timeout (a driven loop: on its
+ * owner, or once the owner has stopped driving it). */
+void be_loop_free(struct be_loop *l);
 /* Starts a call. credential is resolved from the backend's reference here.
- * done is called exactly once, on the loop's thread. -1: not started. */
+ * done is called exactly once, on the loop's thread (a driven loop's owner).
+ * -1: not started. */
 int be_call_start(struct be_loop *l, const struct be_request *req,
                   void (*save)(void *ud, const char *json),
                   void (*done)(void *ud, struct be_call *c), void *ud, struct ig_error *err);

@@ -2,7 +2,9 @@
 /* loop.c -- the adapters' I/O loop: one thread, one libcurl multi handle.
  *
  * Calls arrive on a locked list and the thread is woken with
- * curl_multi_wakeup. Each call owns one easy handle for its whole life, so
+ * curl_multi_wakeup. A driven loop has no thread of its own: an HTTP
+ * thread runs its passes between its own (be_loop_new_driven), and a call
+ * that thread starts is sent on its next pass without a wake-up. Each call owns one easy handle for its whole life, so
  * libcurl's connection pool reuses connections to the same vendor across
  * calls. A call that waits (an async job between polls) sits on a list with
  * its due time and costs no thread. Per exchange: connect, response (the
@@ -25,6 +27,7 @@
 
 struct be_loop {
     pthread_t thread;
+    int driven;                      /* no thread of its own: see be_loop_new_driven */
     CURLM *multi;
     pthread_mutex_t mu;
     struct be_call *incoming;
@@ -39,6 +42,9 @@ struct be_loop {
     CURL *idle[64];
     int n_idle;
 };
+
+/* The driven loop the calling thread drives (be_loop_bind). */
+static __thread struct be_loop *tl_current;
 
 static CURL *
 easy_take(struct be_loop *l)
@@ -378,84 +384,105 @@ first_byte_timeouts(struct be_loop *l, long now, long limit)
     return limit;
 }
 
+/* One pass: calls queued from other threads are sent, cancels and due
+ * polls run, transfers move, and finished ones are answered (their done
+ * callbacks run here). Returns 1 when the loop is stopping; *wait_ms is how
+ * long it may sleep before the next pass. */
+static int
+turn(struct be_loop *l, long *wait_ms)
+{
+    pthread_mutex_lock(&l->mu);
+    int stopping = l->stopping;
+    struct be_call *in = l->incoming;
+    l->incoming = NULL;
+    unsigned long long cancels[64];
+    size_t n_cancels = l->n_cancels < 64 ? l->n_cancels : 64;
+    if (n_cancels) {
+        memcpy(cancels, l->cancels, n_cancels * sizeof *cancels);
+        memmove(l->cancels, l->cancels + n_cancels,
+                (l->n_cancels - n_cancels) * sizeof *cancels);
+        l->n_cancels -= n_cancels;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (stopping) {
+        /* be_loop_free ends these with the rest. */
+        pthread_mutex_lock(&l->mu);
+        while (in) {
+            struct be_call *c = in;
+            in = in->next;
+            c->next = l->incoming;
+            l->incoming = c;
+        }
+        pthread_mutex_unlock(&l->mu);
+        return 1;
+    }
+    while (in) {
+        struct be_call *c = in;
+        in = in->next;
+        send_exchange(l, c);
+    }
+    for (size_t i = 0; i < n_cancels; i++) {
+        struct be_call *c = find_tag(l, cancels[i]);
+        if (c)
+            cancel_call(l, c);
+    }
+    long now = mono_ms(), next_due = now + 1000;
+    for (struct be_call **p = &l->waiting; *p;) {
+        struct be_call *c = *p;
+        if (c->due_ms <= now) {
+            *p = c->next;
+            send_exchange(l, c);
+        } else {
+            if (c->due_ms < next_due)
+                next_due = c->due_ms;
+            p = &c->next;
+        }
+    }
+    int running = 0;
+    curl_multi_perform(l->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct be_call *c = NULL;
+        CURL *e = m->easy_handle;
+        CURLcode code = m->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&c);
+        curl_multi_remove_handle(l->multi, e);
+        active_remove(l, c);
+        answered(l, c, code);
+    }
+    /* Answers just read may have put calls to wait: sleep no longer than
+     * the earliest of them. */
+    for (struct be_call *c = l->waiting; c; c = c->next)
+        if (c->due_ms < next_due)
+            next_due = c->due_ms;
+    next_due = first_byte_timeouts(l, mono_ms(), next_due);
+    pthread_mutex_lock(&l->mu);
+    if (l->n_cancels || l->incoming)
+        next_due = 0;
+    pthread_mutex_unlock(&l->mu);
+    long wait = next_due - mono_ms();
+    *wait_ms = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
+    return 0;
+}
+
 static void *
 loop_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "ig-vendor-io");
     struct be_loop *l = arg;
-    for (;;) {
-        pthread_mutex_lock(&l->mu);
-        int stopping = l->stopping;
-        struct be_call *in = l->incoming;
-        l->incoming = NULL;
-        unsigned long long cancels[64];
-        size_t n_cancels = l->n_cancels < 64 ? l->n_cancels : 64;
-        if (n_cancels) {
-            memcpy(cancels, l->cancels, n_cancels * sizeof *cancels);
-            memmove(l->cancels, l->cancels + n_cancels,
-                    (l->n_cancels - n_cancels) * sizeof *cancels);
-            l->n_cancels -= n_cancels;
-        }
-        pthread_mutex_unlock(&l->mu);
-        if (stopping)
-            break;
-        while (in) {
-            struct be_call *c = in;
-            in = in->next;
-            send_exchange(l, c);
-        }
-        for (size_t i = 0; i < n_cancels; i++) {
-            struct be_call *c = find_tag(l, cancels[i]);
-            if (c)
-                cancel_call(l, c);
-        }
-        long now = mono_ms(), next_due = now + 1000;
-        for (struct be_call **p = &l->waiting; *p;) {
-            struct be_call *c = *p;
-            if (c->due_ms <= now) {
-                *p = c->next;
-                send_exchange(l, c);
-            } else {
-                if (c->due_ms < next_due)
-                    next_due = c->due_ms;
-                p = &c->next;
-            }
-        }
-        int running = 0;
-        curl_multi_perform(l->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(l->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            struct be_call *c = NULL;
-            CURL *e = m->easy_handle;
-            CURLcode code = m->data.result;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&c);
-            curl_multi_remove_handle(l->multi, e);
-            active_remove(l, c);
-            answered(l, c, code);
-        }
-        /* Answers just read may have put calls to wait: sleep no longer than
-         * the earliest of them. */
-        for (struct be_call *c = l->waiting; c; c = c->next)
-            if (c->due_ms < next_due)
-                next_due = c->due_ms;
-        next_due = first_byte_timeouts(l, mono_ms(), next_due);
-        pthread_mutex_lock(&l->mu);
-        if (l->n_cancels)
-            next_due = 0;
-        pthread_mutex_unlock(&l->mu);
-        long wait = next_due - mono_ms();
-        curl_multi_poll(l->multi, NULL, 0, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait), NULL);
-    }
+    long wait;
+    while (!turn(l, &wait))
+        curl_multi_poll(l->multi, NULL, 0, (int)(wait < 1 ? 1 : wait), NULL);
     return NULL;
 }
 
 /* ---- Public ---------------------------------------------------------------- */
 
-struct be_loop *
-be_loop_new(struct ig_error *err)
+static struct be_loop *
+loop_alloc(struct ig_error *err)
 {
     struct be_loop *l = ig_calloc(1, sizeof *l);
     if (!l || !(l->multi = curl_multi_init())) {
@@ -469,7 +496,14 @@ be_loop_new(struct ig_error *err)
      * after each answer and every call paid a new TCP connect. */
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 256L);
     pthread_mutex_init(&l->mu, NULL);
-    if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+    return l;
+}
+
+struct be_loop *
+be_loop_new(struct ig_error *err)
+{
+    struct be_loop *l = loop_alloc(err);
+    if (l && pthread_create(&l->thread, NULL, loop_main, l) != 0) {
         curl_multi_cleanup(l->multi);
         pthread_mutex_destroy(&l->mu);
         ig_free(l);
@@ -479,11 +513,55 @@ be_loop_new(struct ig_error *err)
     return l;
 }
 
+struct be_loop *
+be_loop_new_driven(struct ig_error *err)
+{
+    struct be_loop *l = loop_alloc(err);
+    if (l)
+        l->driven = 1;
+    return l;
+}
+
+void
+be_loop_bind(struct be_loop *l)
+{
+    tl_current = l;
+}
+
+struct be_loop *
+be_loop_current(void)
+{
+    return tl_current;
+}
+
+long
+be_loop_turn(struct be_loop *l)
+{
+    long wait = 0;
+    turn(l, &wait);
+    return wait;
+}
+
+void
+be_loop_wait(struct be_loop *l, struct curl_waitfd *fds, unsigned n, long ms)
+{
+    curl_multi_poll(l->multi, fds, n, (int)(ms < 0 ? 0 : ms > 1000 ? 1000 : ms), NULL);
+}
+
+void
+be_loop_wakeup(struct be_loop *l)
+{
+    curl_multi_wakeup(l->multi);
+}
+
 static void
 fail_list(struct be_loop *l, struct be_call *c)
 {
     while (c) {
         struct be_call *next = c->next;
+        /* The loop is going: a call freed from now on (in its done callback
+         * or after) cleans up its own easy handle. */
+        c->loop = NULL;
         be_fail(c, 503, "timeout", "the gateway is shutting down");
         finish(l, c);
         c = next;
@@ -498,8 +576,12 @@ be_loop_free(struct be_loop *l)
     pthread_mutex_lock(&l->mu);
     l->stopping = 1;
     pthread_mutex_unlock(&l->mu);
-    curl_multi_wakeup(l->multi);
-    pthread_join(l->thread, NULL);
+    if (!l->driven) {
+        curl_multi_wakeup(l->multi);
+        pthread_join(l->thread, NULL);
+    }
+    if (tl_current == l)
+        tl_current = NULL;
     /* Calls still in flight are ended so their owners hear about them. */
     for (struct be_call *c = l->active; c; c = c->next_active)
         curl_multi_remove_handle(l->multi, c->easy);
@@ -623,6 +705,9 @@ be_call_start(struct be_loop *l, const struct be_request *req,
     c->next = l->incoming;
     l->incoming = c;
     pthread_mutex_unlock(&l->mu);
-    curl_multi_wakeup(l->multi);
+    /* The thread that drives this loop sends it on its next turn, which
+     * comes before it sleeps: no wake-up to pay for. */
+    if (tl_current != l)
+        curl_multi_wakeup(l->multi);
     return 0;
 }

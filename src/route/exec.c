@@ -28,6 +28,7 @@ struct exec_ctx {
 
 struct pending {
     struct exec_ctx *x;
+    struct be_loop *loop;             /* the loop the vendor call runs on */
     struct pending *next;             /* on x->calls while a vendor call runs */
     route_done_fn done;
     void *cookie;
@@ -120,7 +121,7 @@ exec_cancel(void *ud, void *cookie)
     pthread_mutex_lock(&x->mu);
     for (struct pending *p = x->calls; p; p = p->next)
         if (p->cookie == cookie)
-            be_loop_cancel(x->loop, p->req.tag);
+            be_loop_cancel(p->loop, p->req.tag);
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -241,12 +242,16 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
     /* Registered before the start, so that a cancel racing with the start
      * still finds the call; the loop ignores a tag it does not hold. */
     p->x = x;
+    /* A relay runs on the loop of the HTTP thread that took the request,
+     * when that thread drives one: its answer then goes back out without
+     * crossing threads. Everything else shares the adapters' own loop. */
+    p->loop = a->relay_body && be_loop_current() ? be_loop_current() : x->loop;
     pthread_mutex_lock(&x->mu);
     req.tag = p->req.tag = ++x->next_tag;
     p->next = x->calls;
     x->calls = p;
     pthread_mutex_unlock(&x->mu);
-    if (be_call_start(x->loop, &req, on_save, on_done, p, err) != 0) {
+    if (be_call_start(p->loop, &req, on_save, on_done, p, err) != 0) {
         calls_remove(x, p);
         ig_free(p);
         return -1;

@@ -196,12 +196,21 @@ struct route_relay_result {
 };
 void route_relay_result_clear(struct route_relay_result *r);
 
-/* 1: started, and done(cookie, result) is called once, from another thread
- * (the result is the callee's to clear); 0: not for the relay (use
- * route_gateway_submit); -1 with err. */
+/* 1: started, and done(cookie, result) is called once, later (the result
+ * is the callee's to clear); 0: not for the relay (use
+ * route_gateway_submit); -1 with err. done runs on the journal's thread, or
+ * on the caller's own thread when that thread keeps its own journal. */
 int route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
                         void (*done)(void *cookie, struct route_relay_result *res), void *cookie,
                         struct ig_error *err);
+/* The calling thread keeps its own journal: the records of relays that
+ * finish on it (their vendor call ran on the loop it drives) wait for it to
+ * call route_relay_flush, which writes them in one transaction and then
+ * calls their done. An event-loop thread flushes once per pass, so its
+ * answers cross no thread and a pass's records share a transaction. */
+void route_relay_own_journal(void);
+/* Writes this thread's waiting records; 1 if there were any. */
+int route_relay_flush(void);
 
 /* The job-class field of a request, validated; the server uses it too. */
 int route_request_class(const json_t *request, enum ig_class *cls, struct ig_error *err);

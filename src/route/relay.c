@@ -13,8 +13,11 @@
  * The journal is group commit: one thread writes whatever has queued while
  * it wrote the last batch, so under load a transaction carries tens of
  * records and the store costs little per request, while an idle gateway
- * still writes each record at once. A relay's answer never leaves before
- * its record is written. Images are not stored (the client has them in the
+ * still writes each record at once. An HTTP thread that drives its own
+ * adapter loop keeps its own journal instead (route_relay_own_journal):
+ * the call, the record and the answer then all happen on that thread, and
+ * what one pass of its loop finished is written in one transaction. A
+ * relay's answer never leaves before its record is written. Images are not stored (the client has them in the
  * answer); the record keeps the provenance and the cost. */
 #include "backends/backend.h"
 #include "core/alloc.h"
@@ -48,6 +51,11 @@ struct relay {
     const char *outcome;
     struct relay *next;               /* on the journal's queue */
 };
+
+/* A thread's own journal (route_relay_own_journal): records waiting for
+ * its next route_relay_flush. */
+static __thread int tl_own;
+static __thread struct relay *tl_head, **tl_tail;
 
 struct route_journal {
     pthread_t thread;
@@ -181,9 +189,58 @@ journal_start(struct route_gateway *gw, struct ig_error *err)
     return rc;
 }
 
+void
+route_relay_own_journal(void)
+{
+    tl_own = 1;
+    tl_head = NULL;
+    tl_tail = &tl_head;
+}
+
+int
+route_relay_flush(void)
+{
+    if (!tl_head)
+        return 0;
+    struct relay *list = tl_head;
+    tl_head = NULL;
+    tl_tail = &tl_head;
+    /* One transaction per gateway (a process normally has one). */
+    while (list) {
+        struct route_gateway *gw = list->gw;
+        struct relay *batch = NULL, **bt = &batch;
+        for (struct relay **p = &list; *p;) {
+            struct relay *rl = *p;
+            if (rl->gw == gw) {
+                *p = rl->next;
+                rl->next = NULL;
+                *bt = rl;
+                bt = &rl->next;
+            } else {
+                p = &rl->next;
+            }
+        }
+        write_batch(gw, batch);
+    }
+    return 1;
+}
+
 static void
 journal_push(struct route_gateway *gw, struct relay *rl)
 {
+    if (tl_own) {
+        rl->next = NULL;
+        *tl_tail = rl;
+        tl_tail = &rl->next;
+        return;
+    }
+    struct ig_error err = {0};
+    if (journal_start(gw, &err) != 0) {
+        /* No journal thread to be had: the record is written here. */
+        rl->next = NULL;
+        write_batch(gw, rl);
+        return;
+    }
     struct route_journal *jn = gw->journal;
     pthread_mutex_lock(&jn->mu);
     rl->next = NULL;
@@ -473,8 +530,6 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
     struct route_limit_spec bs = route_backend_spec(b);
     if (!route_limits_breaker_allow(gw->limits, bname, &bs, now))
         return 0;
-    if (journal_start(gw, err) != 0)
-        return -1;
     struct relay *rl = ig_calloc(1, sizeof *rl);
     if (!rl)
         return ig_error_set(err, 500, "out_of_memory", "out of memory");

@@ -72,7 +72,9 @@ take_image(struct srv_req *r, const char *field, const json_t *v, char hex[65],
                                    .timeout_ms = fc->timeout_ms};
         struct ig_buf got = {0};
         long status = 0;
+        srv_blocking(1);
         int rc = be_fetch_url(url, &g, &f, &status, &got, NULL, 0, err);
+        srv_blocking(0);
         if (rc == 0 && status != 200)
             rc = ig_error_set(err, 400, "fetch_failed", "fetching '%s.url' answered HTTP %ld",
                               field, status);

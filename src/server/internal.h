@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -52,14 +54,22 @@ struct srv_req {
     struct route_relay_result relay;
 };
 
+struct srv_thread;
+
 struct srv {
-    struct MHD_Daemon *daemon;
+    /* the socket, the acceptor and the HTTP threads (threads.c) */
+    int listen_fd;
+    pthread_t accept_thread;
+    int accepting;
+    atomic_int closing;
+    struct srv_thread *threads;
+    unsigned n_threads;
     const struct ig_config *cfg;
     struct srv_deps deps;
     unsigned char sign_key[32];
     int open_mode;                /* no tenant holds keys: everyone is the default tenant */
     char address[300];
-    struct ig_metric *m_requests, *m_latency;
+    struct ig_metric *m_requests, *m_latency, *m_connections;
     /* waiters */
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
@@ -68,6 +78,22 @@ struct srv {
     pthread_t waiter_thread;
     int stopping;
 };
+
+/* libmicrohttpd's callbacks for every daemon (server.c). */
+enum MHD_Result srv_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version, const char *upload_data,
+                           size_t *upload_size, void **req_cls);
+void srv_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                   enum MHD_RequestTerminationCode toe);
+
+/* Listens on sa and starts n HTTP threads and the acceptor (threads.c);
+ * srv_threads_stop undoes whatever part of that was done. */
+int srv_threads_start(struct srv *s, const struct sockaddr *sa, socklen_t len, unsigned n,
+                      struct ig_error *err);
+void srv_threads_stop(struct srv *s);
+/* Around a call that blocks the HTTP thread it runs on (a URL input's
+ * fetch): the acceptor gives that thread no new connection meanwhile. */
+void srv_blocking(int on);
 
 /* Answers (each takes ownership of body). */
 enum MHD_Result srv_json(struct srv_req *r, unsigned status, json_t *body);

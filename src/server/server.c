@@ -422,9 +422,9 @@ req_free(struct srv_req *r)
     ig_free(r);
 }
 
-static void
-on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-             enum MHD_RequestTerminationCode toe)
+void
+srv_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+              enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -471,9 +471,9 @@ dispatch(struct srv_req *r)
     return srv_errorf(r, 404, "not_found", "no route for %s %.200s", r->method, r->url);
 }
 
-static enum MHD_Result
-handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-       const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
+enum MHD_Result
+srv_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_size, void **req_cls)
 {
     struct srv *s = cls;
     (void)version;
@@ -597,16 +597,17 @@ srv_start(const struct ig_config *cfg, const struct srv_deps *deps, const char *
         return NULL;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    socklen_t sslen;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
+        sslen = sizeof *v4;
     } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
-        flags |= MHD_USE_IPv6;
+        sslen = sizeof *v6;
     } else {
         ig_error_set(err, 400, "bad_listen", "listen host '%s' must be an IP address", host);
         return NULL;
@@ -616,6 +617,7 @@ srv_start(const struct ig_config *cfg, const struct srv_deps *deps, const char *
         ig_error_set(err, 500, "out_of_memory", "out of memory starting the server");
         return NULL;
     }
+    s->listen_fd = -1;
     s->cfg = cfg;
     s->deps = *deps;
     s->open_mode = !any_tenant_keys(cfg);
@@ -635,6 +637,10 @@ srv_start(const struct ig_config *cfg, const struct srv_deps *deps, const char *
     s->m_latency = ig_metric_declare(deps->metrics, "imagegate_http_request_seconds",
                                      "Time to answer an HTTP request", IG_HISTOGRAM, method_only,
                                      NULL, 0);
+    static const char *const thread_only[] = {"thread", NULL};
+    s->m_connections = ig_metric_declare(deps->metrics, "imagegate_http_connections",
+                                         "Open client connections per HTTP thread", IG_GAUGE,
+                                         thread_only, NULL, 0);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -649,22 +655,14 @@ srv_start(const struct ig_config *cfg, const struct srv_deps *deps, const char *
     if (deps->gw)
         route_gateway_set_listener(deps->gw, job_finished, s);
     unsigned threads = cfg->server.threads > 0 ? (unsigned)cfg->server.threads : 2;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, s,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_THREAD_POOL_SIZE, threads,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_LIMIT, 10000u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)(cfg->limits.request_timeout_ms / 1000 + 1),
-                                 MHD_OPTION_END);
-    if (!s->daemon) {
+    snprintf(s->address, sizeof s->address, "%s", listen);
+    if (srv_threads_start(s, (struct sockaddr *)&ss, sslen, threads, err) != 0) {
         srv_stop(s);
-        ig_error_set(err, 500, "listen_failed", "cannot listen on %s (in use, or not permitted)",
-                     listen);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    int bound = info ? info->port : port;
+    int bound = port;
+    if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &sslen) == 0)
+        bound = ntohs(ss.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
     snprintf(s->address, sizeof s->address, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, bound);
     return s;
 }
@@ -698,8 +696,7 @@ srv_stop(struct srv *s)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (s->daemon)
-        MHD_stop_daemon(s->daemon);
+    srv_threads_stop(s);
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);
     ig_free(s);

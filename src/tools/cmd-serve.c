@@ -45,14 +45,16 @@ cmd_serve_exec(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* A request crosses four threads (HTTP, vendor I/O, journal, HTTP
-     * again), and under the default policy each hand-off preempted the
+    /* A durable job crosses threads (HTTP, worker, vendor I/O, worker,
+     * HTTP again), and under the default policy each hand-off preempted the
      * thread that made it, so every thread ran one request per wake-up.
      * SCHED_BATCH keeps a woken thread waiting until the running one
      * sleeps, which it does as soon as its queue is empty: the same work in
-     * fewer, fuller wake-ups (relay, one core, c=16: 11.4k -> 14.7k
-     * req/s, p50 1.3 -> 0.96 ms). Set before any thread starts, so every
-     * thread inherits it. */
+     * fewer, fuller wake-ups. When relays crossed threads too it took them
+     * from 11.4k to 14.7k req/s on one core (c=16); now that a relay stays
+     * on its HTTP thread, batch and normal measure the same for it (two
+     * cores, c=16: 20.0-20.9k against 19.8-20.6k req/s). Set before any
+     * thread starts, so every thread inherits it. */
     if (!cfg->server.sched_normal) {
         struct sched_param sp = {.sched_priority = 0};
         if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "emulate/emulate.h"
 #include "image/image.h"
+#include "route/sched.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -382,6 +383,133 @@ test_concurrency_on_one_thread(void **state)
     json_decref(stats);
 }
 
+/* ---- A driven loop (an HTTP thread's own) ---------------------------------- */
+
+struct driven {
+    int done;
+    pthread_t on;                 /* the thread the done callback ran on */
+    struct be_call *call;
+};
+
+static void
+on_driven_done(void *ud, struct be_call *c)
+{
+    struct driven *d = ud;
+    d->done = 1;
+    d->on = pthread_self();
+    d->call = c;
+}
+
+static struct be_request
+driven_request(void)
+{
+    return (struct be_request){.cfg = &backend, .cls = IG_CLASS_GENERATE, .prompt = "p", .n = 1,
+                               .width = 1024, .height = 1024, .quality = "low",
+                               .max_body_bytes = 64L << 20};
+}
+
+struct driven_other {
+    struct be_loop *l;
+    struct driven *d;
+    int rc;
+    long delay_ms;                /* for a bare wake-up: sleep, then wake */
+};
+
+static void *
+start_elsewhere(void *arg)
+{
+    struct driven_other *o = arg;
+    if (o->delay_ms) {
+        usleep((useconds_t)o->delay_ms * 1000);
+        be_loop_wakeup(o->l);
+        return NULL;
+    }
+    struct be_request req = driven_request();
+    struct ig_error err = {0};
+    o->rc = be_call_start(o->l, &req, NULL, on_driven_done, o->d, &err);
+    return NULL;
+}
+
+/* 1. Calls started on the owner and from another thread both run, and
+ *    every done callback runs on the owner, inside be_loop_turn.
+ * 2. A call from another thread, or be_loop_wakeup, cuts the owner's wait
+ *    short.
+ * 3. Freed with a call in flight, the loop ends it, on the owner, with the
+ *    shutting-down error; the thread then drives no loop. */
+static void
+test_driven_loop(void **state)
+{
+    json_decref(admin("reset", ""));
+    struct ig_error err = {0};
+    struct be_loop *l = be_loop_new_driven(&err);
+    assert_non_null(l);
+    assert_null(be_loop_current());
+    be_loop_bind(l);
+    assert_ptr_equal(be_loop_current(), l);
+
+    /* 1 */
+    struct driven mine = {0}, theirs = {0};
+    struct be_request req = driven_request();
+    assert_int_equal(be_call_start(l, &req, NULL, on_driven_done, &mine, &err), 0);
+    struct driven_other o = {.l = l, .d = &theirs};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, start_elsewhere, &o), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(o.rc, 0);
+    assert_false(mine.done || theirs.done);   /* nothing runs until the owner turns */
+    for (long end = route_now_ms() + 30000; !(mine.done && theirs.done) && route_now_ms() < end;)
+        be_loop_wait(l, NULL, 0, be_loop_turn(l));
+    assert_true(mine.done && theirs.done);
+    assert_true(pthread_equal(mine.on, pthread_self()));
+    assert_true(pthread_equal(theirs.on, pthread_self()));
+    assert_true(mine.call->result.ok);
+    assert_true(theirs.call->result.ok);
+    be_call_free(mine.call);
+    be_call_free(theirs.call);
+
+    /* 2: a call from elsewhere, then a bare wake-up, each ends a long wait. */
+    memset(&theirs, 0, sizeof theirs);
+    o = (struct driven_other){.l = l, .d = &theirs};
+    be_loop_turn(l);
+    long t0 = route_now_ms();
+    assert_int_equal(pthread_create(&t, NULL, start_elsewhere, &o), 0);
+    be_loop_wait(l, NULL, 0, 1000);
+    long waited = route_now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_true(waited < 900);
+    for (long end = route_now_ms() + 30000; !theirs.done && route_now_ms() < end;)
+        be_loop_wait(l, NULL, 0, be_loop_turn(l));
+    assert_true(theirs.done);
+    be_call_free(theirs.call);
+    be_loop_turn(l);
+    o = (struct driven_other){.l = l, .delay_ms = 50};
+    t0 = route_now_ms();
+    assert_int_equal(pthread_create(&t, NULL, start_elsewhere, &o), 0);
+    be_loop_wait(l, NULL, 0, 1000);
+    waited = route_now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_true(waited >= 40 && waited < 900);
+
+    /* 3 */
+    faults("{\"faults\":[{\"kind\":\"latency\",\"delay_ms\":3000}]}");
+    memset(&mine, 0, sizeof mine);
+    req = driven_request();
+    assert_int_equal(be_call_start(l, &req, NULL, on_driven_done, &mine, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        long w = be_loop_turn(l);
+        be_loop_wait(l, NULL, 0, w < 20 ? w : 20);
+    }
+    assert_false(mine.done);
+    be_loop_free(l);
+    assert_true(mine.done);
+    assert_true(pthread_equal(mine.on, pthread_self()));
+    assert_false(mine.call->result.ok);
+    assert_string_equal(mine.call->result.err.code, "timeout");
+    be_call_free(mine.call);
+    assert_null(be_loop_current());
+    json_decref(admin("reset", ""));
+}
+
 /* ---- Answer shapes, from a canned upstream ------------------------------- */
 
 /* The answer a canned upstream gives to every request. */
@@ -574,6 +702,7 @@ main(void)
         cmocka_unit_test(test_transport_faults),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_concurrency_on_one_thread),
+        cmocka_unit_test(test_driven_loop),
         cmocka_unit_test(test_answer_shapes),
         cmocka_unit_test(test_relay_reads_png_heads),
     };

@@ -14,7 +14,9 @@
 #include "tools/stack.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -304,6 +306,151 @@ test_left_to_the_durable_path(void **state)
     }
 }
 
+/* Threads of this process whose name is name. */
+static int
+threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The value of a metric line "name{labels} v" in a /metrics text; -1: absent. */
+static double
+metric_value(const char *text, const char *series)
+{
+    const char *p = strstr(text, series);
+    return p && p[strlen(series)] == ' ' ? strtod(p + strlen(series) + 1, NULL) : -1;
+}
+
+/* A generation on a thread of its own. */
+struct late {
+    char base[96];
+    struct resp r;
+};
+
+static void *
+late_request(void *arg)
+{
+    struct late *late = arg;
+    request(late->base, "POST", "/v1/images/generations", gen, NULL, &late->r);
+    return NULL;
+}
+
+/* Relays on two HTTP threads: six keep-alive connections opened at once
+ * are spread three and three; every relay is answered, and its record
+ * written, by the HTTP thread that took it (no journal thread ever starts,
+ * and the vendor I/O thread carries none of them); a relay still at the
+ * vendor when the gateway stops is answered before the server goes. */
+static void
+test_relayed_on_http_threads(void **state)
+{
+    (void)state;
+    struct gateway g;
+    gateway_start(&g, 0, ", threads: 2", "");
+    enum { N = 6, ROUNDS = 3 };
+    char url[160];
+    snprintf(url, sizeof url, "%s/v1/images/generations", g.base);
+    CURLM *m = curl_multi_init();
+    CURL *e[N];
+    struct resp rs[N];
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    /* The vendor holds the first round's answers a while, so that all six
+     * connections are open before any is reused. */
+    char delays[512] = "{\"faults\":[";
+    for (int i = 0; i < N; i++)
+        strcat(delays, i ? ",{\"kind\":\"latency\",\"delay_ms\":300}"
+                         : "{\"kind\":\"latency\",\"delay_ms\":300}");
+    strcat(delays, "]}");
+    emu_admin("/_emulator/faults", delays);
+    for (int i = 0; i < N; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, gen);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(e[i], CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT, 60L);
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            memset(&rs[i], 0, sizeof rs[i]);
+            curl_easy_setopt(e[i], CURLOPT_WRITEDATA, &rs[i].body);
+            curl_easy_setopt(e[i], CURLOPT_HEADERDATA, &rs[i]);
+            curl_multi_add_handle(m, e[i]);
+        }
+        int running = 1;
+        while (running) {
+            curl_multi_perform(m, &running);
+            if (running)
+                curl_multi_poll(m, NULL, 0, 100, NULL);
+        }
+        for (int i = 0; i < N; i++) {
+            curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &rs[i].status);
+            if (rs[i].status != 200)
+                fail_msg("round %d request %d: %ld", round, i, rs[i].status);
+            assert_string_equal(rs[i].relay, "1");
+            curl_multi_remove_handle(m, e[i]);
+            if (round < ROUNDS - 1)
+                ig_buf_free(&rs[i].body);
+        }
+    }
+    /* The connections are still open: three on each thread. */
+    struct resp mr;
+    request(g.base, "GET", "/metrics", NULL, NULL, &mr);
+    assert_int_equal(mr.status, 200);
+    double t0 = metric_value(mr.body.data, "imagegate_http_connections{thread=\"0\"}");
+    double t1 = metric_value(mr.body.data, "imagegate_http_connections{thread=\"1\"}");
+    if (!((t0 == 3 && t1 == 4) || (t0 == 4 && t1 == 3)))
+        fail_msg("connections per thread: %g and %g (six held and this one)", t0, t1);
+    ig_buf_free(&mr.body);
+    assert_int_equal(threads_named("ig-http"), 2);
+    assert_int_equal(threads_named("ig-journal"), 0);
+    /* Each relay is on record. */
+    for (int i = 0; i < N; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/jobs/%s", rs[i].job);
+        struct resp jr;
+        request(g.base, "GET", path, NULL, NULL, &jr);
+        assert_int_equal(jr.status, 200);
+        assert_non_null(strstr(jr.body.data, "\"succeeded\""));
+        ig_buf_free(&jr.body);
+        ig_buf_free(&rs[i].body);
+    }
+    for (int i = 0; i < N; i++)
+        curl_easy_cleanup(e[i]);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+
+    /* Stopping with a relay at the vendor: it is answered first. */
+    emu_admin("/_emulator/faults", "{\"faults\":[{\"kind\":\"latency\",\"delay_ms\":800}]}");
+    struct late late;
+    snprintf(late.base, sizeof late.base, "%s", g.base);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, late_request, &late), 0);
+    usleep(300 * 1000);
+    gateway_stop(&g);
+    pthread_join(t, NULL);
+    assert_int_equal(late.r.status, 200);
+    assert_string_equal(late.r.relay, "1");
+    ig_buf_free(&late.r.body);
+    assert_int_equal(threads_named("ig-http"), 0);
+}
+
 static int
 setup(void **state)
 {
@@ -340,6 +487,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relayed),
         cmocka_unit_test(test_left_to_the_durable_path),
+        cmocka_unit_test(test_relayed_on_http_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
