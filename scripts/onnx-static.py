@@ -28,6 +28,18 @@ nodes that fed only the others are dropped. The alpha is bit-identical; peak
 RSS on astronaut.png went from 0.95 to 0.76 GB (bench/cutout, 4 jobs), and
 steady inference from 1.69 to 1.35 s, on one run each.
 
+Last, the input's and the output's height and width are declared symbolic
+("height", "width") and the intermediate shapes dropped, after the Resize
+scales above were worked out from the static ones. ORT's allocation planner
+gives a dead buffer to the next value of exactly the same static size, and a
+buffer so reused stays allocated from its first value to its last, idle in
+between: with static shapes ORT held 439 MB of activations at once where the
+graph never has more than 268 MB alive. Without static sizes nothing is
+matched: every value is allocated when it is made and freed after its last
+consumer (isnet.c then serves those allocations from a replayed plan). The
+backend still feeds 1024x1024 and the alpha is byte-identical; peak RSS on
+astronaut.png went from 0.74 to 0.58 GB (with isnet.c's allocator).
+
 Nodes are topologically sorted first: the shipped graph lists the input cast
 after its consumers, which ONNX's shape inference does not accept.
 """
@@ -156,6 +168,20 @@ def drop_dead(g):
         g.node.extend(keep)
 
 
+def symbolic_size(g):
+    """Declares dims 2 and 3 (height, width) of the input and the output
+    symbolic and drops the inferred intermediate shapes, so that ORT's
+    planner sees no static sizes to match buffers by."""
+    for vi in list(g.input) + list(g.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) != 4:
+            die(f"{vi.name} has {len(dims)} dimensions, not NCHW")
+        for d, name in ((dims[2], "height"), (dims[3], "width")):
+            d.Clear()
+            d.dim_param = name
+    del g.value_info[:]
+
+
 def main():
     if len(sys.argv) != 3:
         die("usage: onnx-static.py SHIPPED.onnx OUT.onnx")
@@ -168,9 +194,10 @@ def main():
     n = constant_scales(m)
     only_output(m.graph, "output")
     drop_dead(m.graph)
+    symbolic_size(m.graph)
     onnx.save(m, sys.argv[2])
     print(f"{sys.argv[2]}: weights in fp32, {n} Resize nodes with constant scales, "
-          f"{len(m.graph.node)} nodes feeding the one output")
+          f"{len(m.graph.node)} nodes feeding the one output, height and width symbolic")
 
 
 if __name__ == "__main__":

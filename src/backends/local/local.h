@@ -35,6 +35,12 @@ extern const struct be_local be_local_lanczos;
 extern const struct be_local be_local_isnet;
 extern const struct be_local be_local_rdn;
 
+struct runplan_stats;
+/* The ISNet session's activation allocator (backends/local/runplan.h), for
+ * tests: 0 with its statistics, -1 when there is none (no job has run, or
+ * the session uses ORT's arena). */
+int be_local_isnet_plan_stats(struct runplan_stats *out);
+
 /* The local backend for a config's adapter kind; NULL when there is none. */
 const struct be_local *be_find_local(const char *adapter);
 void be_local_shutdown(void);
