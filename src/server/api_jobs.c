@@ -72,9 +72,7 @@ take_image(struct srv_req *r, const char *field, const json_t *v, char hex[65],
                                    .timeout_ms = fc->timeout_ms};
         struct ig_buf got = {0};
         long status = 0;
-        srv_blocking(1);
         int rc = be_fetch_url(url, &g, &f, &status, &got, NULL, 0, err);
-        srv_blocking(0);
         if (rc == 0 && status != 200)
             rc = ig_error_set(err, 400, "fetch_failed", "fetching '%s.url' answered HTTP %ld",
                               field, status);
@@ -320,6 +318,61 @@ answer_job(struct srv_req *r, const char *unused)
     return srv_json(r, store_state_terminal(state) ? 200 : 202, view);
 }
 
+/* Makes the job from its parsed body (which it takes); 0 with the job's id
+ * in r->wait_job. */
+static int
+create_job(struct srv_req *r, json_t *body, struct ig_error *err)
+{
+    json_t *job = normalise(r, body, err);
+    json_decref(body);
+    if (!job)
+        return -1;
+    const char *idem = srv_header(r, "Idempotency-Key");
+    if (idem && (strlen(idem) == 0 || strlen(idem) > 255)) {
+        json_decref(job);
+        return ig_error_set(err, 400, "invalid_request", "Idempotency-Key must be 1..255 bytes");
+    }
+    char id[40];
+    int rc = route_gateway_submit(r->srv->deps.gw, r->tenant_name, job, idem, id, err);
+    json_decref(job);
+    if (rc < 0)
+        return -1;
+    snprintf(r->wait_job, sizeof r->wait_job, "%s", id);
+    return 0;
+}
+
+static enum MHD_Result
+answer_created(struct srv_req *r, const char *unused)
+{
+    (void)unused;
+    if (r->deferred_err.code[0])
+        return srv_error(r, &r->deferred_err);
+    long wait = prefer_wait_ms(r);
+    char id[sizeof r->wait_job];
+    snprintf(id, sizeof id, "%s", r->wait_job);   /* srv_wait writes r->wait_job */
+    if (wait > 0)
+        return srv_wait(r, id, wait, answer_job);
+    return answer_job(r, NULL);
+}
+
+/* On a fetch worker, the connection suspended: the URL inputs are fetched
+ * there, not on the HTTP thread, whose other connections and relays would
+ * wait out the download. */
+static void
+create_deferred(struct srv_req *r)
+{
+    json_t *body = r->deferred_body;
+    r->deferred_body = NULL;
+    create_job(r, body, &r->deferred_err);
+}
+
+static int
+has_url_input(const json_t *body)
+{
+    return json_object_get(json_object_get(body, "input"), "url") ||
+           json_object_get(json_object_get(body, "mask"), "url");
+}
+
 enum MHD_Result
 srv_api_jobs_create(struct srv_req *r, const char *tail)
 {
@@ -327,25 +380,13 @@ srv_api_jobs_create(struct srv_req *r, const char *tail)
     json_t *body = srv_body_json(r, &err);
     if (!body)
         return srv_error(r, &err);
-    json_t *job = normalise(r, body, &err);
-    json_decref(body);
-    if (!job)
-        return srv_error(r, &err);
-    const char *idem = srv_header(r, "Idempotency-Key");
-    if (idem && (strlen(idem) == 0 || strlen(idem) > 255)) {
-        json_decref(job);
-        return srv_errorf(r, 400, "invalid_request", "Idempotency-Key must be 1..255 bytes");
+    if (json_is_object(body) && has_url_input(body)) {
+        r->deferred_body = body;
+        return srv_defer(r, create_deferred, answer_created);
     }
-    char id[40];
-    int rc = route_gateway_submit(r->srv->deps.gw, r->tenant_name, job, idem, id, &err);
-    json_decref(job);
-    if (rc < 0)
-        return srv_error(r, &err);
-    snprintf(r->wait_job, sizeof r->wait_job, "%s", id);
-    long wait = prefer_wait_ms(r);
-    if (wait > 0)
-        return srv_wait(r, id, wait, answer_job);
-    return answer_job(r, NULL);
+    if (create_job(r, body, &r->deferred_err) != 0)
+        return srv_error(r, &r->deferred_err);
+    return answer_created(r, NULL);
 }
 
 enum MHD_Result

@@ -52,6 +52,9 @@ struct srv_req {
      * 2 once relay holds the outcome. Under the server's wmu. */
     int relay_state;
     struct route_relay_result relay;
+    /* Work deferred to a fetch worker (srv_defer): its input, its error. */
+    json_t *deferred_body;
+    struct ig_error deferred_err;
 };
 
 struct srv_thread;
@@ -77,6 +80,7 @@ struct srv {
     int suspended;                /* connections suspended and not yet answered */
     pthread_t waiter_thread;
     int stopping;
+    struct route_sched *fetchers;  /* srv_defer's workers, made on first use, under wmu */
 };
 
 /* libmicrohttpd's callbacks for every daemon (server.c). */
@@ -91,9 +95,7 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int srv_threads_start(struct srv *s, const struct sockaddr *sa, socklen_t len, unsigned n,
                       struct ig_error *err);
 void srv_threads_stop(struct srv *s);
-/* Around a call that blocks the HTTP thread it runs on (a URL input's
- * fetch): the acceptor gives that thread no new connection meanwhile. */
-void srv_blocking(int on);
+
 
 /* Answers (each takes ownership of body). */
 enum MHD_Result srv_json(struct srv_req *r, unsigned status, json_t *body);
@@ -117,6 +119,10 @@ enum MHD_Result srv_wait(struct srv_req *r, const char *job_id, long timeout_ms,
 /* Resumes a suspended connection (from any thread, under wmu): its
  * after_wait answers it. */
 void srv_wake(struct srv_req *r);
+/* Runs work(r) on a fetch worker with the connection suspended, then
+ * after(r, NULL) answers on the HTTP thread: for a handler that would
+ * otherwise block its thread (a URL input's download). */
+enum MHD_Result srv_defer(struct srv_req *r, void (*work)(struct srv_req *r), srv_handler after);
 
 /* Signed, expiring file URLs: /v1/files/HEX?tenant=T&exp=UNIX&sig=HMAC. */
 int srv_sign_file_url(const struct srv *s, const char *hex, const char *tenant, long ttl_s,

@@ -383,6 +383,53 @@ srv_wake(struct srv_req *r)
     MHD_resume_connection(r->conn);
 }
 
+struct deferred {
+    struct srv_req *r;
+    void (*work)(struct srv_req *r);
+};
+
+static void
+run_deferred(void *arg)
+{
+    struct deferred *d = arg;
+    struct srv_req *r = d->r;
+    d->work(r);
+    ig_free(d);
+    pthread_mutex_lock(&r->srv->wmu);
+    srv_wake(r);
+    pthread_mutex_unlock(&r->srv->wmu);
+}
+
+enum MHD_Result
+srv_defer(struct srv_req *r, void (*work)(struct srv_req *r), srv_handler after)
+{
+    struct srv *s = r->srv;
+    struct deferred *d = ig_malloc(sizeof *d);
+    if (!d)
+        return srv_errorf(r, 500, "out_of_memory", "out of memory");
+    *d = (struct deferred){r, work};
+    struct ig_error err = {0};
+    pthread_mutex_lock(&s->wmu);
+    if (!s->fetchers && !s->stopping)
+        s->fetchers = route_sched_new(2, &err);
+    /* Suspended before the worker can resume it: the worker waits on wmu. */
+    int posted = s->fetchers && route_sched_post(s->fetchers, 0, run_deferred, d) == 0;
+    if (posted) {
+        r->after_wait = after;
+        r->waiting = 1;
+        s->suspended++;
+        MHD_suspend_connection(r->conn);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    if (!posted) {
+        ig_free(d);
+        if (!err.code[0])
+            ig_error_set(&err, 503, "unavailable", "the server is stopping");
+        return srv_error(r, &err);
+    }
+    return MHD_YES;
+}
+
 /* ---- One request's life ---------------------------------------------------- */
 
 static enum MHD_Result
@@ -419,6 +466,7 @@ req_free(struct srv_req *r)
         ig_buf_free(&r->parts[i].data);
     ig_buf_free(&r->body);
     route_relay_result_clear(&r->relay);
+    json_decref(r->deferred_body);
     ig_free(r);
 }
 
@@ -696,6 +744,13 @@ srv_stop(struct srv *s)
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
+    /* Deferred work already posted finishes (and resumes its connection)
+     * while the HTTP threads still run. */
+    pthread_mutex_lock(&s->wmu);
+    struct route_sched *fetchers = s->fetchers;
+    s->fetchers = NULL;
+    pthread_mutex_unlock(&s->wmu);
+    route_sched_free(fetchers);
     srv_threads_stop(s);
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);

@@ -57,21 +57,11 @@ struct srv_thread {
     int quit;                     /* under mu */
     char label[12];               /* its index, the metric's label */
     /* When the thread's current pass began (monotonic ms), 0 while it
-     * sleeps; and whether a handler on it is blocked (srv_blocking). A new
-     * connection given to a thread stuck in a handler waits for it -- even
-     * a request to this very server that the blocked handler is making. */
+     * sleeps: a connection given to a thread stuck in a long pass waits
+     * for it. Handlers do not block (srv_defer takes what would), but a
+     * pass can still run long: a large body, a slow disk. */
     atomic_long busy_since;
-    atomic_int blocked;
 };
-
-static __thread struct srv_thread *tl_thread;   /* the HTTP thread we are on */
-
-void
-srv_blocking(int on)
-{
-    if (tl_thread)
-        atomic_store(&tl_thread->blocked, on);
-}
 
 #define SRV_BUSY_MS 20
 
@@ -128,7 +118,6 @@ http_main(void *arg)
 {
     struct srv_thread *t = arg;
     pthread_setname_np(pthread_self(), "ig-http");
-    tl_thread = t;
     be_loop_bind(t->loop);
     route_relay_own_journal();
     struct curl_waitfd wfd = {.fd = t->epoll_fd, .events = CURL_WAIT_POLLIN};
@@ -158,8 +147,8 @@ http_main(void *arg)
 
 /* ---- The acceptor --------------------------------------------------------- */
 
-/* The thread with the fewest connections among those neither blocked nor
- * stuck in a long pass; among all of them when every one is. */
+/* The thread with the fewest connections among those not stuck in a long
+ * pass; among all of them when every one is. */
 static struct srv_thread *
 least_busy(struct srv *s)
 {
@@ -172,7 +161,7 @@ least_busy(struct srv *s)
         const char *labels[] = {t->label};
         double n = ig_metric_get(s->m_connections, labels);
         long since = atomic_load(&t->busy_since);
-        int free = !atomic_load(&t->blocked) && (!since || now - since < SRV_BUSY_MS);
+        int free = !since || now - since < SRV_BUSY_MS;
         if (!best || free > best_free || (free == best_free && n < fewest)) {
             best = t;
             fewest = n;

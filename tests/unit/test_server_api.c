@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* key "alpha-key" and "beta-key", hashed */
@@ -643,6 +644,88 @@ test_url_input(void **state)
     ig_buf_free(&r.body);
 }
 
+/* A URL server that answers with the test PNG after 1 s. */
+static enum MHD_Result
+slow_png(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+         const char *version, const char *data, size_t *size, void **state)
+{
+    (void)cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    (void)data;
+    (void)size;
+    if (!*state) {
+        *state = conn;
+        return MHD_YES;
+    }
+    usleep(1000 * 1000);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(png.len, png.data, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, "Content-Type", "image/png");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+struct slow_job {
+    char body[512];
+    struct resp r;
+    json_t *j;
+};
+
+static void *
+post_slow_job(void *arg)
+{
+    struct slow_job *sj = arg;
+    sj->j = post_json("/v1/jobs", "alpha-key", sj->body, "Prefer: wait=5", &sj->r);
+    return NULL;
+}
+
+/* Two jobs whose inputs download for a second each, one per HTTP thread:
+ * the downloads run on the fetch workers, so both threads still answer
+ * /healthz at once; then both jobs succeed. */
+static void
+test_url_input_does_not_hold_the_thread(void **state)
+{
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+                         NULL, NULL, slow_png, NULL, MHD_OPTION_END);
+    assert_non_null(d);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    struct slow_job jobs[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        snprintf(jobs[i].body, sizeof jobs[i].body,
+                 "{\"class\":\"upscale\",\"input\":{\"url\":\"http://127.0.0.1:%u/in%d.png\"}}",
+                 (unsigned)info->port, i);
+        assert_int_equal(pthread_create(&t[i], NULL, post_slow_job, &jobs[i]), 0);
+    }
+    usleep(200 * 1000);   /* both requests are in, both downloads under way */
+    for (int k = 0; k < 4; k++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        struct resp h;
+        json_decref(call("GET", "/healthz", NULL, NULL, NULL, 0, NULL, &h));
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+        assert_int_equal(h.status, 200);
+        if (ms > 400)
+            fail_msg("/healthz took %ld ms while two URL inputs downloaded", ms);
+        ig_buf_free(&h.body);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        if (jobs[i].r.status != 200)
+            fail_msg("job %d: %ld %s", i, jobs[i].r.status, jobs[i].r.body.data);
+        assert_string_equal(json_string_value(json_object_get(jobs[i].j, "state")), "succeeded");
+        json_decref(jobs[i].j);
+        ig_buf_free(&jobs[i].r.body);
+    }
+    MHD_stop_daemon(d);
+}
+
 static void
 test_metrics_parse(void **state)
 {
@@ -679,6 +762,7 @@ main(void)
         cmocka_unit_test(test_idempotency_header),
         cmocka_unit_test(test_webhook_signed),
         cmocka_unit_test(test_url_input),
+        cmocka_unit_test(test_url_input_does_not_hold_the_thread),
         cmocka_unit_test(test_metrics_parse),
     };
     setenv("IG_TEST_HOOK_SECRET", "hook-secret", 1);
