@@ -244,6 +244,8 @@ start_thread(struct srv *s, struct srv_thread *t, unsigned limit, struct ig_erro
     t->s = s;
     t->epoll_fd = -1;
     snprintf(t->label, sizeof t->label, "%u", (unsigned)(t - s->threads));
+    /* Every thread shows in /metrics from the start, idle ones at 0. */
+    count_connection(t, 0);
     pthread_mutex_init(&t->mu, NULL);
     t->loop = be_loop_new_driven(err);
     if (!t->loop)

@@ -82,6 +82,10 @@ test_healthz_and_errors(void **state)
     snprintf(url, sizeof url, "http://%s/metrics", srv_address(s));
     assert_int_equal(http("GET", url, NULL, &body), 200);
     assert_non_null(strstr(body.data, "imagegate_http_requests_total{method=\"GET\",code=\"200\"}"));
+    /* Each HTTP thread's connection gauge, the idle one's too (one thread
+     * serves the connections this test made, one at a time). */
+    assert_non_null(strstr(body.data, "imagegate_http_connections{thread=\"0\"}"));
+    assert_non_null(strstr(body.data, "imagegate_http_connections{thread=\"1\"}"));
 
     ig_buf_free(&body);
     srv_stop(s);
