@@ -4,8 +4,8 @@
  * Calls arrive on a locked list and the thread is woken with
  * curl_multi_wakeup. A driven loop has no thread of its own: an HTTP
  * thread runs its passes between its own (be_loop_new_driven), and a call
- * that thread starts is sent on its next pass without a wake-up. Each call owns one easy handle for its whole life, so
- * libcurl's connection pool reuses connections to the same vendor across
+ * that thread starts is sent on its next pass without a wake-up. Each call
+ * owns one easy handle for its whole life, so libcurl's connection pool reuses connections to the same vendor across
  * calls. A call that waits (an async job between polls) sits on a list with
  * its due time and costs no thread. Per exchange: connect, response (the
  * first byte of the answer) and total timeouts from the contract, bounded
@@ -392,7 +392,11 @@ static int
 turn(struct be_loop *l, long *wait_ms)
 {
     pthread_mutex_lock(&l->mu);
-    int stopping = l->stopping;
+    if (l->stopping) {
+        /* The calls still queued stay queued: be_loop_free ends them. */
+        pthread_mutex_unlock(&l->mu);
+        return 1;
+    }
     struct be_call *in = l->incoming;
     l->incoming = NULL;
     unsigned long long cancels[64];
@@ -404,18 +408,6 @@ turn(struct be_loop *l, long *wait_ms)
         l->n_cancels -= n_cancels;
     }
     pthread_mutex_unlock(&l->mu);
-    if (stopping) {
-        /* be_loop_free ends these with the rest. */
-        pthread_mutex_lock(&l->mu);
-        while (in) {
-            struct be_call *c = in;
-            in = in->next;
-            c->next = l->incoming;
-            l->incoming = c;
-        }
-        pthread_mutex_unlock(&l->mu);
-        return 1;
-    }
     while (in) {
         struct be_call *c = in;
         in = in->next;

@@ -17,8 +17,9 @@
  * adapter loop keeps its own journal instead (route_relay_own_journal):
  * the call, the record and the answer then all happen on that thread, and
  * what one pass of its loop finished is written in one transaction. A
- * relay's answer never leaves before its record is written. Images are not stored (the client has them in the
- * answer); the record keeps the provenance and the cost. */
+ * relay's answer never leaves before its record is written. Images are not
+ * stored (the client has them in the answer); the record keeps the
+ * provenance and the cost. */
 #include "backends/backend.h"
 #include "core/alloc.h"
 #include "core/json.h"
@@ -53,8 +54,7 @@ struct relay {
 };
 
 /* A thread's own journal (route_relay_own_journal): records waiting for
- * its next route_relay_flush. */
-static __thread int tl_own;
+ * its next route_relay_flush. tl_tail is set only on such a thread. */
 static __thread struct relay *tl_head, **tl_tail;
 
 struct route_journal {
@@ -192,7 +192,6 @@ journal_start(struct route_gateway *gw, struct ig_error *err)
 void
 route_relay_own_journal(void)
 {
-    tl_own = 1;
     tl_head = NULL;
     tl_tail = &tl_head;
 }
@@ -228,7 +227,7 @@ route_relay_flush(void)
 static void
 journal_push(struct route_gateway *gw, struct relay *rl)
 {
-    if (tl_own) {
+    if (tl_tail) {
         rl->next = NULL;
         *tl_tail = rl;
         tl_tail = &rl->next;

@@ -384,8 +384,8 @@ srv_api_jobs_create(struct srv_req *r, const char *tail)
         r->deferred_body = body;
         return srv_defer(r, create_deferred, answer_created);
     }
-    if (create_job(r, body, &r->deferred_err) != 0)
-        return srv_error(r, &r->deferred_err);
+    if (create_job(r, body, &err) != 0)
+        return srv_error(r, &err);
     return answer_created(r, NULL);
 }
 

@@ -96,7 +96,6 @@ int srv_threads_start(struct srv *s, const struct sockaddr *sa, socklen_t len, u
                       struct ig_error *err);
 void srv_threads_stop(struct srv *s);
 
-
 /* Answers (each takes ownership of body). */
 enum MHD_Result srv_json(struct srv_req *r, unsigned status, json_t *body);
 enum MHD_Result srv_error(struct srv_req *r, const struct ig_error *e);

@@ -285,6 +285,16 @@ plan_events(struct runplan *p)
 
 /* ---- Allocation -------------------------------------------------------------- */
 
+/* The run has left the recorded sequence: nothing more comes from the plan
+ * in it, as the plan's offsets assume the recorded order from here on. */
+static void
+diverge(struct runplan *p)
+{
+    if (!p->diverged)
+        p->divergences++;
+    p->diverged = 1;
+}
+
 static int
 live_add(struct runplan *p, size_t off, size_t size, size_t rec)
 {
@@ -305,12 +315,8 @@ runplan_alloc(struct runplan *p, size_t size)
     if (p->replaying) {
         struct event *e = !p->diverged && p->pos < p->n_ev ? &p->ev[p->pos] : NULL;
         if (!e || !e->alloc || p->rec[e->rec].size != sz) {
-            /* Not the allocation the plan expects: nothing more comes from
-             * the plan in this run, as its offsets assume the recorded
-             * order from here on. */
-            if (!p->diverged)
-                p->divergences++;
-            p->diverged = 1;
+            /* Not the allocation the plan expects. */
+            diverge(p);
             goto outside_counted;
         }
         const struct rec *r = &p->rec[e->rec];
@@ -381,9 +387,8 @@ runplan_free(struct runplan *p, void *ptr)
         const struct event *e = !p->diverged && p->pos < p->n_ev ? &p->ev[p->pos] : NULL;
         if (e && !e->alloc && e->rec == b.rec) {
             p->pos++;
-        } else if (!p->diverged) {
-            p->divergences++;
-            p->diverged = 1;
+        } else {
+            diverge(p);
         }
     } else {
         if (b.rec != SIZE_MAX && p->recording)
@@ -425,8 +430,7 @@ runplan_end(struct runplan *p)
         } else {
             /* Back to best-fit around whatever is still alive; the next
              * run is recorded. */
-            if (!p->diverged)
-                p->divergences++;
+            diverge(p);
             p->replaying = 0;
             fit_rebuild(p);
         }
