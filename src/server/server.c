@@ -477,8 +477,18 @@ srv_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*req_cls)
-        req_free(*req_cls);
+    struct srv_req *r = *req_cls;
+    if (!r)
+        return;
+    /* Resumed after its client had gone: libmicrohttpd closes such a
+     * connection without calling the handler again, so the count of
+     * suspended connections, which srv_stop waits on, drops here. */
+    if (r->waiting) {
+        pthread_mutex_lock(&r->srv->wmu);
+        r->srv->suspended--;
+        pthread_mutex_unlock(&r->srv->wmu);
+    }
+    req_free(r);
     *req_cls = NULL;
 }
 
