@@ -132,8 +132,13 @@ struct store_record {
     double usd;
     long started_ms;                          /* wall clock */
 };
-/* Writes n records in one transaction: all or none. Group commit for the
- * relay, whose answers wait for their records. */
+/* Records n finished jobs whole (the relay's, whose answers wait for their
+ * records): on return they are durable against the process being killed
+ * and visible to every read of this store. The SQLite store appends them to
+ * its record journal and imports them in the background (a record whose id
+ * is taken is then refused alone, and logged); written straight to the
+ * database -- by PostgreSQL, or when another process holds the journal --
+ * a batch lands in one transaction, all or none. */
 int store_jobs_record(struct store *s, const struct store_record *r, size_t n,
                       struct ig_error *err);
 
