@@ -7,17 +7,18 @@
  *   adapter's loop    the vendor answers; limits released, breaker and
  *                     metrics recorded, the answer's images probed (header
  *                     only) -- the record is queued to the journal
- *   journal thread    every queued record in one transaction, then each
+ *   journal thread    every queued record in one store call, then each
  *                     caller's done
  *
  * The journal is group commit: one thread writes whatever has queued while
- * it wrote the last batch, so under load a transaction carries tens of
- * records and the store costs little per request, while an idle gateway
- * still writes each record at once. An HTTP thread that drives its own
- * adapter loop keeps its own journal instead (route_relay_own_journal):
- * the call, the record and the answer then all happen on that thread, and
- * what one pass of its loop finished is written in one transaction. A
- * relay's answer never leaves before its record is written. Images are not
+ * it wrote the last batch, so under load a call carries tens of records
+ * and the store costs little per request, while an idle gateway still
+ * writes each record at once. An HTTP thread that drives its own adapter
+ * loop keeps its own journal instead (route_relay_own_journal): the call,
+ * the record and the answer then all happen on that thread, and what one
+ * pass of its loop finished is written in one store call (with SQLite, one
+ * append to the store's record journal, src/store/journal.c). A relay's
+ * answer never leaves before its record is written. Images are not
  * stored (the client has them in the answer); the record keeps the
  * provenance and the cost. */
 #include "backends/backend.h"
@@ -204,7 +205,7 @@ route_relay_flush(void)
     struct relay *list = tl_head;
     tl_head = NULL;
     tl_tail = &tl_head;
-    /* One transaction per gateway (a process normally has one). */
+    /* One store call per gateway (a process normally has one). */
     while (list) {
         struct route_gateway *gw = list->gw;
         struct relay *batch = NULL, **bt = &batch;

@@ -14,7 +14,7 @@
  *   take the connections the acceptor gave it
  *   MHD_run             requests read; handlers run (a relay starts its call)
  *   be_loop_turn        calls sent, answers read; finished relays queue records
- *   route_relay_flush   the queued records in one transaction, then their
+ *   route_relay_flush   the queued records in one store call, then their
  *                       connections resumed -- and MHD_run again sends them
  *   be_loop_wait        sleep on the vendor sockets and the daemon's epoll fd
  *
