@@ -18,7 +18,7 @@
  *
  * Hand-written because no library does this: SQLite's own WAL is what it
  * replaces on this path, and a general log library (an LMDB, a RocksDB)
- * would be a second database for 64 MB of transit.
+ * would be a second database for 32 MB of transit.
  *
  * The file: a 64-byte header (magic, generation), then records, each a
  * 24-byte head (magic, payload length, generation, CRC-32 of the payload
@@ -48,7 +48,7 @@
 
 #define JR_MAGIC "IGJRNL01"
 #define JR_HDR 64
-#define JR_CAP ((size_t)64 << 20)
+#define JR_CAP ((size_t)32 << 20)
 #define REC_MAGIC 0x4a524543u   /* "CERJ" in memory */
 #define REC_HEAD 24
 #define NSTR 9
@@ -260,9 +260,13 @@ jr_open(const char *dir, long long marker_gen, long long marker_off, int *busy,
             j->fd = -1;
             continue;
         }
+        /* The blocks are reserved now, not on first write: a store to a
+         * mapped page the filesystem then has no room for is a SIGBUS. */
         j->cap = (size_t)st.st_size > JR_CAP ? (size_t)st.st_size : JR_CAP;
-        if ((size_t)st.st_size < j->cap && ftruncate(j->fd, (off_t)j->cap) != 0) {
-            ig_error_set(err, 500, "store_io", "cannot size %s: %s", j->path, strerror(errno));
+        int fe = posix_fallocate(j->fd, 0, (off_t)j->cap);
+        if (fe != 0) {
+            ig_error_set(err, 507, "store_io", "cannot reserve %zu bytes for %s: %s", j->cap,
+                         j->path, strerror(fe));
             goto fail;
         }
         j->map = mmap(NULL, j->cap, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0);

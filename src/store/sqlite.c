@@ -993,8 +993,9 @@ static const struct store_ops sqlite_ops = {
 };
 
 /* The journal, with what a crash left in it imported. Without a thread to
- * import in the background, or when another process holds the journal,
- * records are written straight to the database instead. */
+ * import in the background, when another process holds the journal, or
+ * when it cannot be set up (no room on the disk for it: logged), records
+ * are written straight to the database instead. */
 static int
 open_journal(struct sqlite_store *s, const char *dir, struct ig_error *err)
 {
@@ -1009,9 +1010,13 @@ open_journal(struct sqlite_store *s, const char *dir, struct ig_error *err)
     }
     sqlite3_finalize(st);
     int busy = 0;
-    struct jr *jr = jr_open(dir, gen, off, &busy, err);
+    struct ig_error jerr = {0};
+    struct jr *jr = jr_open(dir, gen, off, &busy, &jerr);
+    if (!jr && !busy)
+        /* No room, or no mapping: the store still works without it. */
+        ig_log(IG_LOG_WARN, "journal_unavailable", json_pack("{s:s}", "error", jerr.message));
     if (!jr)
-        return busy ? 0 : -1;
+        return 0;
     pthread_mutex_lock(&s->mu);
     s->jr = jr;
     int rc = locked_import(s, SIZE_MAX, err);
