@@ -238,13 +238,13 @@ static void
 relay_done(void *cookie, struct route_relay_result *res)
 {
     struct srv_req *r = cookie;
-    pthread_mutex_lock(&r->srv->wmu);
+    pthread_mutex_lock(&r->relay_mu);
     r->relay = *res;
     int suspended = r->relay_state == 1 && r->waiting;
     r->relay_state = 2;
     if (suspended)
         srv_wake(r);
-    pthread_mutex_unlock(&r->srv->wmu);
+    pthread_mutex_unlock(&r->relay_mu);
 }
 
 /* 1: the relay has the request (answered, or to be); 0: not for the relay. */
@@ -291,29 +291,29 @@ try_relay(struct srv_req *r, enum MHD_Result *ret)
     rr.model_len = f[0].type == IG_J_ABSENT ? 0 : f[0].len;
     int rc = 0;
     if (eligible && rr.n >= 1 && rr.n <= 10) {
-        pthread_mutex_lock(&r->srv->wmu);
+        pthread_mutex_lock(&r->relay_mu);
         r->relay_state = 1;
-        pthread_mutex_unlock(&r->srv->wmu);
+        pthread_mutex_unlock(&r->relay_mu);
         rc = route_gateway_relay(r->srv->deps.gw, &rr, relay_done, r, &err);
         if (rc < 0) {
             *ret = srv_error(r, &err);
             rc = 1;
         } else if (rc == 1) {
             /* The answer may already be here; otherwise wait for it. */
-            pthread_mutex_lock(&r->srv->wmu);
+            pthread_mutex_lock(&r->relay_mu);
             int ready = r->relay_state == 2;
             if (!ready) {
                 r->after_wait = answer_relay;
                 r->waiting = 1;
-                r->srv->suspended++;
+                atomic_fetch_add(&r->srv->suspended, 1);
                 MHD_suspend_connection(r->conn);
             }
-            pthread_mutex_unlock(&r->srv->wmu);
+            pthread_mutex_unlock(&r->relay_mu);
             *ret = ready ? answer_relay(r, NULL) : MHD_YES;
         } else {
-            pthread_mutex_lock(&r->srv->wmu);
+            pthread_mutex_lock(&r->relay_mu);
             r->relay_state = 0;
-            pthread_mutex_unlock(&r->srv->wmu);
+            pthread_mutex_unlock(&r->relay_mu);
         }
     }
     return rc;

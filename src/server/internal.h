@@ -49,7 +49,10 @@ struct srv_req {
     srv_handler after_wait;       /* answers once the wait is over */
     struct srv_req *next_waiter;
     /* A relayed request (route_gateway_relay): 1 while the vendor works,
-     * 2 once relay holds the outcome. Under the server's wmu. */
+     * 2 once relay holds the outcome. Under relay_mu, the request's own:
+     * the server's wmu, which every relay took three times, was where the
+     * HTTP threads waited on each other most. */
+    pthread_mutex_t relay_mu;
     int relay_state;
     struct route_relay_result relay;
     /* Work deferred to a fetch worker (srv_defer): its input, its error. */
@@ -77,7 +80,7 @@ struct srv {
     pthread_mutex_t wmu;
     pthread_cond_t wcv;
     struct srv_req *waiters;
-    int suspended;                /* connections suspended and not yet answered */
+    atomic_int suspended;         /* connections suspended and not yet answered */
     pthread_t waiter_thread;
     int stopping;
     struct route_sched *fetchers;  /* srv_defer's workers, made on first use, under wmu */
@@ -115,8 +118,9 @@ json_t *srv_body_json(struct srv_req *r, struct ig_error *err);
 enum MHD_Result srv_wait(struct srv_req *r, const char *job_id, long timeout_ms,
                          srv_handler after);
 
-/* Resumes a suspended connection (from any thread, under wmu): its
- * after_wait answers it. */
+/* Resumes a suspended connection (from any thread, under the lock its
+ * suspension was made under: wmu, or a relay's relay_mu): its after_wait
+ * answers it. */
 void srv_wake(struct srv_req *r);
 /* Runs work(r) on a fetch worker with the connection suspended, then
  * after(r, NULL) answers on the HTTP thread: for a handler that would

@@ -359,7 +359,7 @@ srv_wait(struct srv_req *r, const char *job_id, long timeout_ms, srv_handler aft
         return after(r, NULL);
     }
     r->waiting = 1;
-    s->suspended++;
+    atomic_fetch_add(&s->suspended, 1);
     /* The job may have finished already; then the waiter resumes at once. */
     struct store_job sj;
     struct ig_error err = {0};
@@ -417,7 +417,7 @@ srv_defer(struct srv_req *r, void (*work)(struct srv_req *r), srv_handler after)
     if (posted) {
         r->after_wait = after;
         r->waiting = 1;
-        s->suspended++;
+        atomic_fetch_add(&s->suspended, 1);
         MHD_suspend_connection(r->conn);
     }
     pthread_mutex_unlock(&s->wmu);
@@ -467,6 +467,7 @@ req_free(struct srv_req *r)
     ig_buf_free(&r->body);
     route_relay_result_clear(&r->relay);
     json_decref(r->deferred_body);
+    pthread_mutex_destroy(&r->relay_mu);
     ig_free(r);
 }
 
@@ -483,11 +484,8 @@ srv_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     /* Resumed after its client had gone: libmicrohttpd closes such a
      * connection without calling the handler again, so the count of
      * suspended connections, which srv_stop waits on, drops here. */
-    if (r->waiting) {
-        pthread_mutex_lock(&r->srv->wmu);
-        r->srv->suspended--;
-        pthread_mutex_unlock(&r->srv->wmu);
-    }
+    if (r->waiting)
+        atomic_fetch_sub(&r->srv->suspended, 1);
     req_free(r);
     *req_cls = NULL;
 }
@@ -540,6 +538,7 @@ srv_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r = ig_calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
+        pthread_mutex_init(&r->relay_mu, NULL);
         r->srv = s;
         r->conn = conn;
         r->method = method;
@@ -564,9 +563,7 @@ srv_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (r->resumed) {
         r->resumed = 0;
         r->waiting = 0;
-        pthread_mutex_lock(&s->wmu);
-        s->suspended--;
-        pthread_mutex_unlock(&s->wmu);
+        atomic_fetch_sub(&s->suspended, 1);
         return r->after_wait(r, NULL);
     }
     if (*upload_size) {
@@ -700,6 +697,7 @@ srv_start(const struct ig_config *cfg, const struct srv_deps *deps, const char *
                                          "Open client connections per HTTP thread", IG_GAUGE,
                                          thread_only, NULL, 0);
     pthread_mutex_init(&s->wmu, NULL);
+    atomic_init(&s->suspended, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -746,9 +744,7 @@ srv_stop(struct srv *s)
     /* libmicrohttpd must not be stopped with connections still suspended:
      * wait for the resumed ones to be answered. */
     for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&s->wmu);
-        int left = s->suspended;
-        pthread_mutex_unlock(&s->wmu);
+        int left = atomic_load(&s->suspended);
         if (!left)
             break;
         struct timespec ts = {0, 10 * 1000000L};
