@@ -273,7 +273,6 @@ int
 srv_threads_start(struct srv *s, const struct sockaddr *sa, socklen_t len, unsigned n,
                   struct ig_error *err)
 {
-    s->listen_fd = -1;
     if (open_listener(s, sa, len, err) != 0)
         return -1;
     s->threads = ig_calloc(n, sizeof *s->threads);

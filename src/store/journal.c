@@ -10,10 +10,10 @@
  * of 21k req/s and p99 1.0 instead of 2.3 ms. Appending to this mapping is a
  * memcpy into the page cache: durable against the process being killed,
  * which is what SQLite with synchronous=NORMAL promised between checkpoints
- * too. The store's background thread imports everything pending in one
- * transaction, with a marker (generation, offset) saying how far it got, so
- * a record is imported exactly once even across a crash between the import
- * and the journal moving on. Reads of the store import what is pending
+ * too. The store's background thread imports what is pending, a slice of
+ * records per transaction, each with a marker (generation, offset) saying
+ * how far it got, so a record is imported exactly once even across a crash
+ * between an import and the journal moving on. Reads of the store import what is pending
  * first, so a record is visible as soon as its append returned.
  *
  * Hand-written because no library does this: SQLite's own WAL is what it
@@ -70,22 +70,23 @@ pad8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-static const char *
-str_at(const struct store_record *r, int i)
+/* A record's strings, in the payload's order. */
+static void
+strings(const struct store_record *r, const char *v[NSTR])
 {
-    const char *v[NSTR] = {r->id,     r->tenant,  r->cls,     r->request, r->result,
-                           r->error,  r->backend, r->outcome, r->detail};
-    return v[i];
+    const char *all[NSTR] = {r->id,    r->tenant,  r->cls,     r->request, r->result,
+                             r->error, r->backend, r->outcome, r->detail};
+    memcpy(v, all, sizeof all);
 }
 
 static size_t
 payload_len(const struct store_record *r)
 {
+    const char *v[NSTR];
+    strings(r, v);
     size_t n = 8 + 8 + 8 + 4;
-    for (int i = 0; i < NSTR; i++) {
-        const char *v = str_at(r, i);
-        n += 4 + (v ? strlen(v) + 1 : 0);
-    }
+    for (int i = 0; i < NSTR; i++)
+        n += 4 + (v[i] ? strlen(v[i]) + 1 : 0);
     return n;
 }
 
@@ -114,12 +115,13 @@ encode(unsigned char *p, const struct store_record *r, long at_ms, uint64_t gen)
     put(&q, &started, 8);
     put(&q, &r->usd, 8);
     put(&q, &state, 4);
+    const char *v[NSTR];
+    strings(r, v);
     for (int i = 0; i < NSTR; i++) {
-        const char *v = str_at(r, i);
-        uint32_t n = v ? (uint32_t)strlen(v) + 1 : NO_STR;
+        uint32_t n = v[i] ? (uint32_t)strlen(v[i]) + 1 : NO_STR;
         put(&q, &n, 4);
-        if (v)
-            put(&q, v, n);
+        if (v[i])
+            put(&q, v[i], n);
     }
     uint32_t len = (uint32_t)(q - head - REC_HEAD);
     uint32_t magic = REC_MAGIC, crc = record_crc(head + REC_HEAD, len, gen), zero = 0;
@@ -171,33 +173,31 @@ decode(const struct jr *j, size_t off, size_t limit, uint64_t gen, struct jr_rec
     struct jr_record scratch;
     if (!out)
         out = &scratch;
-    {
-        int64_t at, started;
-        int32_t state;
-        memset(out, 0, sizeof *out);
-        if (take(&p, end, &at, 8) || take(&p, end, &started, 8) ||
-            take(&p, end, &out->r.usd, 8) || take(&p, end, &state, 4))
+    int64_t at, started;
+    int32_t state;
+    memset(out, 0, sizeof *out);
+    if (take(&p, end, &at, 8) || take(&p, end, &started, 8) || take(&p, end, &out->r.usd, 8) ||
+        take(&p, end, &state, 4))
+        return 0;
+    out->at_ms = (long)at;
+    out->r.started_ms = (long)started;
+    out->r.state = (enum store_state)state;
+    const char **v[NSTR] = {&out->r.id,      &out->r.tenant,  &out->r.cls,
+                            &out->r.request, &out->r.result,  &out->r.error,
+                            &out->r.backend, &out->r.outcome, &out->r.detail};
+    for (int i = 0; i < NSTR; i++) {
+        uint32_t n;
+        if (take(&p, end, &n, 4))
             return 0;
-        out->at_ms = (long)at;
-        out->r.started_ms = (long)started;
-        out->r.state = (enum store_state)state;
-        const char **v[NSTR] = {&out->r.id,      &out->r.tenant,  &out->r.cls,
-                                &out->r.request, &out->r.result,  &out->r.error,
-                                &out->r.backend, &out->r.outcome, &out->r.detail};
-        for (int i = 0; i < NSTR; i++) {
-            uint32_t n;
-            if (take(&p, end, &n, 4))
-                return 0;
-            if (n == NO_STR)
-                continue;
-            if (n == 0 || (size_t)(end - p) < n || p[n - 1] != '\0')
-                return 0;
-            *v[i] = (const char *)p;
-            p += n;
-        }
-        if (!out->r.id || !out->r.tenant || !out->r.cls || !out->r.backend || !out->r.outcome)
+        if (n == NO_STR)
+            continue;
+        if (n == 0 || (size_t)(end - p) < n || p[n - 1] != '\0')
             return 0;
+        *v[i] = (const char *)p;
+        p += n;
     }
+    if (!out->r.id || !out->r.tenant || !out->r.cls || !out->r.backend || !out->r.outcome)
+        return 0;
     return pad8(REC_HEAD + (size_t)len);
 }
 

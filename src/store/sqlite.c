@@ -73,9 +73,6 @@ static const char *const rec_sql[] = {
 /* Records per import transaction on the background thread. */
 #define IMPORT_SLICE 128
 
-
-
-
 static int
 db_fail(struct sqlite_store *s, struct ig_error *err, const char *what)
 {
@@ -606,6 +603,19 @@ rec_run(struct sqlite_store *s, int i)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The record statements' bindings point into the caller's rows (or the
+ * journal's mapping): none outlives the call that bound them. */
+static void
+rec_release(sqlite3_stmt *job, sqlite3_stmt *att, sqlite3_stmt *led)
+{
+    sqlite3_stmt *used[] = {job, att, led};
+    for (int i = 0; i < 3; i++)
+        if (used[i]) {
+            sqlite3_reset(used[i]);
+            sqlite3_clear_bindings(used[i]);
+        }
+}
+
 static int
 locked_jobs_record(struct sqlite_store *s, const struct store_record *r, size_t n,
                    struct ig_error *err)
@@ -618,13 +628,7 @@ locked_jobs_record(struct sqlite_store *s, const struct store_record *r, size_t 
     long now = store_now_ms();
     for (size_t i = 0; ok && i < n; i++)
         ok = record_one(s, job, att, led, &r[i], now) == 0;
-    /* The bindings point into the caller's rows: none outlives the call. */
-    sqlite3_stmt *used[] = {job, att, led};
-    for (int i = 0; i < 3; i++)
-        if (used[i]) {
-            sqlite3_reset(used[i]);
-            sqlite3_clear_bindings(used[i]);
-        }
+    rec_release(job, att, led);
     if (!ok || rec_run(s, REC_COMMIT) != 0) {
         int rc = db_fail(s, err, "recording jobs");
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -633,8 +637,6 @@ locked_jobs_record(struct sqlite_store *s, const struct store_record *r, size_t 
     return 0;
 }
 
-/* Moves what the journal holds into the database, in one transaction with
- * the marker that says how far it got. Under the connection's lock. */
 struct import {
     struct sqlite_store *s;
     sqlite3_stmt *job, *att, *led;
@@ -654,8 +656,10 @@ import_one(const struct jr_record *rec, void *ud)
     return rc < 0;
 }
 
-/* At most max records in one transaction. 1: some were imported and more
- * wait; 0: none wait, or none could be imported; -1: err. */
+/* Moves what the journal holds into the database: at most max records, in
+ * one transaction with the marker that says how far it got. Under the
+ * connection's lock. 1: some were imported and more wait; 0: none wait, or
+ * none could be imported; -1: err. */
 static int
 locked_import(struct sqlite_store *s, size_t max, struct ig_error *err)
 {
@@ -673,12 +677,7 @@ locked_import(struct sqlite_store *s, size_t max, struct ig_error *err)
     int walked = ok ? jr_walk(s->jr, max, import_one, &im, &gen, &end) : 0;
     if (walked > 0)
         ok = 0;
-    sqlite3_stmt *used[] = {im.job, im.att, im.led};
-    for (int i = 0; i < 3; i++)
-        if (used[i]) {
-            sqlite3_reset(used[i]);
-            sqlite3_clear_bindings(used[i]);
-        }
+    rec_release(im.job, im.att, im.led);
     if (ok) {
         sqlite3_bind_int64(mark, 1, gen);
         sqlite3_bind_int64(mark, 2, end);
@@ -697,12 +696,21 @@ locked_import(struct sqlite_store *s, size_t max, struct ig_error *err)
 /* Before any read or write of the database: what the journal holds is
  * part of the store, and must be seen. A failure is logged and the call
  * goes on (the background thread tries again). */
+static int
+locked_import_logged(struct sqlite_store *s, size_t max)
+{
+    struct ig_error err = {0};
+    int more = locked_import(s, max, &err);
+    if (more < 0)
+        ig_log(IG_LOG_WARN, "journal_import_failed", json_pack("{s:s}", "error", err.message));
+    return more;
+}
+
 static void
 catch_up(struct sqlite_store *s)
 {
-    struct ig_error err = {0};
-    if (s->jr && locked_import(s, SIZE_MAX, &err) < 0)
-        ig_log(IG_LOG_WARN, "journal_import_failed", json_pack("{s:s}", "error", err.message));
+    if (s->jr)
+        locked_import_logged(s, SIZE_MAX);
 }
 
 /* ---- Leases: one process owns the store ---------------------------------- */
@@ -904,14 +912,10 @@ checkpointer(void *arg)
          * job's call never waits behind a whole backlog. */
         int more = 1;
         while (more > 0) {
-            struct ig_error err = {0};
             pthread_mutex_lock(&s->mu);
-            more = locked_import(s, IMPORT_SLICE, &err);
+            more = locked_import_logged(s, IMPORT_SLICE);
             pthread_mutex_unlock(&s->mu);
             sched_yield();
-            if (more < 0)
-                ig_log(IG_LOG_WARN, "journal_import_failed",
-                       json_pack("{s:s}", "error", err.message));
         }
         /* PASSIVE: copies what no reader needs, never waits for a writer. */
         sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
