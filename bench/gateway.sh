@@ -12,6 +12,12 @@
 # Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
 # ANSWER_PNG=FILE makes the upstream answer with that picture (base64 in the
 # JSON, as OpenAI does) instead of a 1x1 PNG: a real answer is ~1 MB.
+#
+# wrk is closed-loop: it keeps every connection busy, so each of its rows is
+# a run at saturation, and its p99 is mostly the queue that saturation
+# builds. The last table offers the small body at fixed rates instead
+# (bench/openloop.c, latency counted from when each request was due) and
+# shows the added latency at a given throughput.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 small_s=${1:-10}; large_s=${2:-20}
@@ -22,7 +28,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-cmake --build "$build" -j2 --target imagegate fake_upstream >/dev/null
+cmake --build "$build" -j2 --target imagegate fake_upstream openloop >/dev/null
 if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
   echo "bench: installing @portkey-ai/gateway 1.15.2 into $peers/portkey"
   mkdir -p "$peers/portkey"
@@ -109,6 +115,28 @@ for body in small large; do
     awk -v d="$d" -v p="$p" -v i="$i" -v i2="$i2" -v b=$body -v c=$c \
       'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f, 2-core imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0), (d>0?i2/d:0)}'
   done
+done
+# Open loop, 16 connections, small body. Portkey only at 500 req/s: its
+# capacity here is below the next rate.
+echo "open loop, small body, c=16 (ms, from when each request was due):"
+ol() {  # ol NAME ADDR RATE HEADERS...
+  local name=$1 addr=$2 rate=$3; shift 3
+  "$build/bench/openloop" "$addr" /v1/images/generations "$tmp/small.json" "$rate" 16 2 "$@" >/dev/null || true
+  local line
+  line=$("$build/bench/openloop" "$addr" /v1/images/generations "$tmp/small.json" "$rate" 16 "$small_s" "$@" ||
+         echo "failed")
+  printf '%-10s %6s req/s offered: %s\n' "$name" "$rate" "$line"
+  echo "$line" | awk '{for (i = 1; i < NF; i++) if ($i == "p99") print $(i+1)}' >"$tmp/olp99.$name.$rate"
+}
+for rate in 500 5000 10000 20000; do
+  ol direct "127.0.0.1:$up" $rate
+  [ $rate = 500 ] && ol portkey "127.0.0.1:$pk" $rate "x-portkey-provider: openai" \
+    "Authorization: Bearer sk-bench" "x-portkey-custom-host: http://127.0.0.1:$up/v1"
+  ol imagegate "127.0.0.1:$ig" $rate
+  ol ig-2core "127.0.0.1:$ig2" $rate
+  awk -v d="$(cat "$tmp/olp99.direct.$rate")" -v i="$(cat "$tmp/olp99.imagegate.$rate")" \
+    -v i2="$(cat "$tmp/olp99.ig-2core.$rate")" -v r=$rate \
+    'BEGIN{printf "  added p99 at %s req/s: imagegate %.2f ms, 2-core imagegate %.2f ms\n", r, i-d, i2-d}'
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
