@@ -73,6 +73,19 @@ static const char *const rec_sql[] = {
 /* Records per import transaction on the background thread. */
 #define IMPORT_SLICE 128
 
+/* How soon the background thread imports again after a pass that found
+ * records; after one that found none it sleeps CHECKPOINT_MS. Its work is
+ * then many short bursts rather than one long one per CHECKPOINT_MS: the
+ * other threads on its core wait out each burst, and a relay's p99 follows
+ * the longest. With the record left out (a build made to measure this), a
+ * competing process taking 9 ms of CPU every 100 ms raised the p99 at
+ * 15,000 req/s offered from 1.2 to 4.6 ms; the same share taken 0.2 ms
+ * every 2 ms, to 1.2-1.4 ms. Relay, two cores, c=16, seven alternating
+ * pairs: p99 1.56-1.93 ms here against 1.97-2.46 ms with a pass every
+ * 100 ms, for about 2 % fewer req/s (smaller transactions); 1 ms measured
+ * no better than 2. */
+#define IMPORT_BUSY_MS 2
+
 static int
 db_fail(struct sqlite_store *s, struct ig_error *err, const char *what)
 {
@@ -896,10 +909,13 @@ checkpointer(void *arg)
     }
 
     pthread_mutex_lock(&s->ckpt_mu);
+    long wait_ms = CHECKPOINT_MS;
+    struct timespec last_ckpt;
+    clock_gettime(CLOCK_MONOTONIC, &last_ckpt);
     while (!s->ckpt_stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += CHECKPOINT_MS * 1000000L;
+        ts.tv_nsec += wait_ms * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -910,15 +926,22 @@ checkpointer(void *arg)
         pthread_mutex_unlock(&s->ckpt_mu);
         /* In slices, letting the connection go between them: a durable
          * job's call never waits behind a whole backlog. */
-        int more = 1;
+        int more = s->jr && jr_pending(s->jr);
+        wait_ms = more ? IMPORT_BUSY_MS : CHECKPOINT_MS;
         while (more > 0) {
             pthread_mutex_lock(&s->mu);
             more = locked_import_logged(s, IMPORT_SLICE);
             pthread_mutex_unlock(&s->mu);
             sched_yield();
         }
-        /* PASSIVE: copies what no reader needs, never waits for a writer. */
-        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - last_ckpt.tv_sec) * 1000 + (now.tv_nsec - last_ckpt.tv_nsec) / 1000000 >=
+            CHECKPOINT_MS) {
+            /* PASSIVE: copies what no reader needs, never waits for a writer. */
+            sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            last_ckpt = now;
+        }
         pthread_mutex_lock(&s->ckpt_mu);
     }
     pthread_mutex_unlock(&s->ckpt_mu);
