@@ -932,7 +932,8 @@ checkpointer(void *arg)
             pthread_mutex_lock(&s->mu);
             more = locked_import_logged(s, IMPORT_SLICE);
             pthread_mutex_unlock(&s->mu);
-            sched_yield();
+            if (more > 0)
+                sched_yield();
         }
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
