@@ -80,10 +80,10 @@ static const char *const rec_sql[] = {
  * the longest. With the record left out (a build made to measure this), a
  * competing process taking 9 ms of CPU every 100 ms raised the p99 at
  * 15,000 req/s offered from 1.2 to 4.6 ms; the same share taken 0.2 ms
- * every 2 ms, to 1.2-1.4 ms. Relay, two cores, c=16, seven alternating
- * pairs: p99 1.56-1.93 ms here against 1.97-2.46 ms with a pass every
- * 100 ms, for about 2 % fewer req/s (smaller transactions); 1 ms measured
- * no better than 2. */
+ * every 2 ms, to 1.2-1.4 ms. Relay, two cores, c=16, twelve alternating
+ * pairs: p99 1.56-2.30 ms here against 1.97-2.92 ms with a pass every
+ * 100 ms (better in all twelve), for up to 2 % fewer req/s (smaller
+ * transactions); 5 ms measured in between, 1 ms no better than 2. */
 #define IMPORT_BUSY_MS 2
 
 static int
