@@ -188,6 +188,15 @@ test_jobs_record(void **state)
     store_close(s);
 }
 
+/* A finished relay's record with only what the store requires. */
+static struct store_record
+bare_record(const char *id, const char *tenant)
+{
+    return (struct store_record){.id = id, .tenant = tenant, .cls = "generate",
+                                 .state = STORE_SUCCEEDED, .request = "{}", .backend = "oai",
+                                 .outcome = "ok", .started_ms = 1};
+}
+
 /* SQLite's record journal: n records of 0.01 each appended by a child that
  * is then killed; returns their ids. */
 static int
@@ -204,10 +213,9 @@ journal_child(char ids[][40], int n, const char *tenant)
         for (int i = 0; i < n; i++) {
             char id[40];
             store_new_id(id, "job");
-            struct store_record r = {.id = id, .tenant = tenant, .cls = "generate",
-                                     .state = STORE_SUCCEEDED, .request = "{}",
-                                     .result = "{\"outputs\":[]}", .backend = "oai",
-                                     .outcome = "ok", .usd = 0.01, .started_ms = 1};
+            struct store_record r = bare_record(id, tenant);
+            r.result = "{\"outputs\":[]}";
+            r.usd = 0.01;
             if (store_jobs_record(s, &r, 1, &err) != 0)
                 _exit(4);
             char line[64];
@@ -334,9 +342,7 @@ test_journal_torn_and_foreign(void **state)
     s = open_store();
     char id[40];
     store_new_id(id, "job");
-    struct store_record r = {.id = id, .tenant = "jtorn", .cls = "generate",
-                             .state = STORE_SUCCEEDED, .request = "{}", .backend = "oai",
-                             .outcome = "ok", .started_ms = 1};
+    struct store_record r = bare_record(id, "jtorn");
     assert_int_equal(store_jobs_record(s, &r, 1, &err), 0);
     assert_int_equal(store_job_get(s, id, "jtorn", &got, &err), 0);
     store_job_clear(&got);
@@ -376,9 +382,7 @@ test_journal_without_room(void **state)
         struct store *s = store_open_url(sub, blobs, &err);
         if (!s)
             _exit(3);
-        struct store_record r = {.id = id, .tenant = "room", .cls = "generate",
-                                 .state = STORE_SUCCEEDED, .request = "{}", .backend = "oai",
-                                 .outcome = "ok", .started_ms = 1};
+        struct store_record r = bare_record(id, "room");
         if (store_jobs_record(s, &r, 1, &err) != 0)
             _exit(4);
         store_close(s);
@@ -431,6 +435,14 @@ forge_record(unsigned char *out, unsigned long long gen, const unsigned *lens,
     return whole;
 }
 
+/* The true lengths of a forged record's strings. */
+static void
+true_lens(const char *const *strs, unsigned *lens)
+{
+    for (int i = 0; i < 9; i++)
+        lens[i] = strs[i] ? (unsigned)strlen(strs[i]) + 1 : 0xffffffffu;
+}
+
 /* Records whose CRC is right but whose fields lie -- a string running past
  * the record, one without its NUL, a required one missing -- end the
  * import where they stand, without a read out of bounds; what came before
@@ -463,21 +475,18 @@ test_journal_hostile_records(void **state)
         snprintf(ok_id, sizeof ok_id, "job_hostile_ok_%zu", k);
         const char *good[9];
         unsigned lens[9];
-        for (int i = 0; i < 9; i++) {
-            good[i] = i == 0 ? ok_id : bad[0][i];
-            lens[i] = good[i] ? (unsigned)strlen(good[i]) + 1 : 0xffffffffu;
-        }
-        size_t off = 64 + forge_record(buf + 64, gen, lens, good);
         for (int i = 0; i < 9; i++)
-            lens[i] = bad[1][i] ? (unsigned)strlen(bad[1][i]) + 1 : 0xffffffffu;
+            good[i] = i == 0 ? ok_id : bad[0][i];
+        true_lens(good, lens);
+        size_t off = 64 + forge_record(buf + 64, gen, lens, good);
+        true_lens(bad[1], lens);
         lens[lies[k].field] = lies[k].len;
         off += forge_record(buf + off, gen, lens, bad[1]);
         /* A sound record after the lying one: the walk never reaches it. */
         char after_id[40];
         snprintf(after_id, sizeof after_id, "job_hostile_after_%zu", k);
         good[0] = after_id;
-        for (int i = 0; i < 9; i++)
-            lens[i] = good[i] ? (unsigned)strlen(good[i]) + 1 : 0xffffffffu;
+        true_lens(good, lens);
         forge_record(buf + off, gen, lens, good);
         FILE *f = fopen(path, "r+b");
         assert_non_null(f);
@@ -494,9 +503,7 @@ test_journal_hostile_records(void **state)
         /* And the journal is not stuck on it: a new record lands. */
         char next[40];
         store_new_id(next, "job");
-        struct store_record r = {.id = next, .tenant = "jh", .cls = "generate",
-                                 .state = STORE_SUCCEEDED, .request = "{}", .backend = "oai",
-                                 .outcome = "ok", .started_ms = 1};
+        struct store_record r = bare_record(next, "jh");
         assert_int_equal(store_jobs_record(s, &r, 1, &err), 0);
         if (store_job_get(s, next, "jh", &got, &err) != 0)
             fail_msg("lie %zu: a record appended after it was not imported", k);
