@@ -926,8 +926,7 @@ checkpointer(void *arg)
         pthread_mutex_unlock(&s->ckpt_mu);
         /* In slices, letting the connection go between them: a durable
          * job's call never waits behind a whole backlog. */
-        int more = s->jr && jr_pending(s->jr);
-        wait_ms = more ? IMPORT_BUSY_MS : CHECKPOINT_MS;
+        int found = s->jr && jr_pending(s->jr), more = found;
         while (more > 0) {
             pthread_mutex_lock(&s->mu);
             more = locked_import_logged(s, IMPORT_SLICE);
@@ -935,6 +934,9 @@ checkpointer(void *arg)
             if (more > 0)
                 sched_yield();
         }
+        /* A failed import (logged) is tried again at the idle pace, not
+         * 500 times a second. */
+        wait_ms = found && more == 0 ? IMPORT_BUSY_MS : CHECKPOINT_MS;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         if ((now.tv_sec - last_ckpt.tv_sec) * 1000 + (now.tv_nsec - last_ckpt.tv_nsec) / 1000000 >=
