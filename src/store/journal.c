@@ -13,8 +13,9 @@
  * too. The store's background thread imports what is pending, a slice of
  * records per transaction, each with a marker (generation, offset) saying
  * how far it got, so a record is imported exactly once even across a crash
- * between an import and the journal moving on. Reads of the store import what is pending
- * first, so a record is visible as soon as its append returned.
+ * between an import and the journal moving on. Reads of the store import
+ * what is pending first, so a record is visible as soon as its append
+ * returned.
  *
  * Hand-written because no library does this: SQLite's own WAL is what it
  * replaces on this path, and a general log library (an LMDB, a RocksDB)
