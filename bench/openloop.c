@@ -187,7 +187,8 @@ main(int argc, char **argv)
     int idle = nconn;
     while (done < total) {
         int64_t t = now_ns();
-        /* Every due request goes out while a connection is free. */
+        /* Every due request goes out while a connection is free: one pass
+         * suffices, as none before i has come free since it was passed. */
         for (int i = 0; i < nconn && idle > 0 && sent < total; i++) {
             int64_t due = start + (int64_t)sent * gap;
             if (due > t)
@@ -205,7 +206,6 @@ main(int argc, char **argv)
             cs[i].due_ns = due;
             idle--;
             sent++;
-            i = -1; /* rescan: the next due request takes the lowest free one */
         }
         int64_t next = sent < total ? start + (int64_t)sent * gap : t + 100000000;
         int64_t wait = (idle > 0 && next > t) ? next - t : (idle > 0 ? 0 : 100000000);
