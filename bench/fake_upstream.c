@@ -79,9 +79,13 @@ main(int argc, char **argv)
         fclose(f);
     }
     char *b64 = malloc(4 * ((png_len + 2) / 3) + 1);
+    if (!b64)
+        return 2;
     EVP_EncodeBlock((unsigned char *)b64, png, (int)png_len);
     answer_len = strlen(b64) + 200;
     answer = malloc(answer_len);
+    if (!answer)
+        return 2;
     answer_len = (size_t)snprintf(answer, answer_len,
                                   "{\"created\":1713833628,\"data\":[{\"b64_json\":\"%s\"}],"
                                   "\"usage\":{\"input_tokens\":50,\"output_tokens\":272,"

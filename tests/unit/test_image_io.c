@@ -349,6 +349,7 @@ test_png_probe_agrees_with_libvips(void **state)
         /* A flipped bit anywhere in IHDR fails its CRC. */
         for (size_t at = 12; at < 33; at++) {
             unsigned char *bad = ig_malloc(len);
+            assert_non_null(bad);
             memcpy(bad, buf, len);
             bad[at] ^= 0x10;
             struct ig_error e2 = {0};

@@ -19,7 +19,8 @@ with_header(const char *json, size_t data_len, size_t *len)
     struct stw w;
     stw_init(&w);
     unsigned char *z = calloc(1, data_len + 1);
-    ig_buf_append(&w.data, z, data_len);
+    assert_non_null(z);
+    assert_int_equal(ig_buf_append(&w.data, z, data_len), 0);
     free(z);
     unsigned char *b = stw_bytes_with(&w, json, len);
     stw_free(&w);
@@ -210,6 +211,7 @@ test_truncation(void **state)
     stw_free(&w);
     for (size_t n = 0; n < len; n++) {
         unsigned char *cut = ig_malloc(n ? n : 1);
+        assert_non_null(cut);
         memcpy(cut, full, n);
         struct lora_st st;
         struct ig_error e = {0};

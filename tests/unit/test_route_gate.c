@@ -55,14 +55,19 @@ answer(void *arg)
     memset(&o, 0, sizeof o);
     o.retry_after_ms = -1;
     o.cost_usd = -1;
-    o.ok = 1;
-    o.images[0].data = ig_malloc(a->png->len);
-    assert_non_null(o.images[0].data);
-    memcpy(o.images[0].data, a->png->data, a->png->len);
-    o.images[0].len = a->png->len;
-    strcpy(o.images[0].mime, "image/png");
-    o.n_images = 1;
     o.vendor_charged = 1;
+    /* Not the test's thread: a failure goes back as the attempt's, and the
+     * test's own asserts see it; a cmocka assert here would not. */
+    o.images[0].data = ig_malloc(a->png->len);
+    if (o.images[0].data) {
+        o.ok = 1;
+        memcpy(o.images[0].data, a->png->data, a->png->len);
+        o.images[0].len = a->png->len;
+        strcpy(o.images[0].mime, "image/png");
+        o.n_images = 1;
+    } else {
+        ig_error_set(&o.err, 500, "out_of_memory", "the fake vendor is out of memory");
+    }
     a->done(a->cookie, &o);
     ig_free(a);
     return NULL;
@@ -73,12 +78,16 @@ exec_start(void *ud, const struct route_attempt *at, route_done_fn done, void *c
            struct ig_error *err)
 {
     struct answer *a = ig_calloc(1, sizeof *a);
-    assert_non_null(a);
+    if (!a)
+        return ig_error_set(err, 500, "out_of_memory", "the fake vendor is out of memory");
     a->done = done;
     a->cookie = cookie;
     a->png = strcmp(at->backend->name, "noisy") == 0 ? &noise_png : &photo_png;
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, answer, a), 0);
+    if (pthread_create(&t, NULL, answer, a) != 0) {
+        ig_free(a);
+        return ig_error_set(err, 500, "threads", "the fake vendor cannot start a thread");
+    }
     pthread_detach(t);
     return 0;
 }

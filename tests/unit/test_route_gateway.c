@@ -103,16 +103,21 @@ answer(void *arg)
     case HANG_THEN_OK:
     case GRAY:
     case BAD_IMAGE: {
-        o.ok = 1;
         const struct ig_buf *src = p->act == GRAY ? &gray_png : &red_png;
         size_t len = p->act == BAD_IMAGE ? 40 : src->len;
+        o.vendor_charged = 1;
+        /* Not the test's thread: a failure goes back as the attempt's. */
         o.images[0].data = ig_malloc(len);
+        o.provenance = ig_strdup("{\"request_id\":\"req-1\",\"fingerprint\":\"fp-a\"}");
+        if (!o.images[0].data || !o.provenance) {
+            ig_error_set(&o.err, 500, "out_of_memory", "the fake vendor is out of memory");
+            break;
+        }
+        o.ok = 1;
         memcpy(o.images[0].data, src->data, len);
         o.images[0].len = len;
         strcpy(o.images[0].mime, "image/png");
         o.n_images = 1;
-        o.provenance = ig_strdup("{\"request_id\":\"req-1\",\"fingerprint\":\"fp-a\"}");
-        o.vendor_charged = 1;
         break;
     }
     case FAIL_UPSTREAM:
@@ -136,6 +141,8 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
            struct ig_error *err)
 {
     struct pending *p = ig_calloc(1, sizeof *p);
+    if (!p)
+        return ig_error_set(err, 500, "out_of_memory", "the fake vendor is out of memory");
     p->done = done;
     p->cookie = cookie;
     pthread_mutex_lock(&S.mu);
@@ -158,7 +165,10 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
         p->delay_ms = 400;
     }
     pthread_t t;
-    pthread_create(&t, NULL, answer, p);
+    if (pthread_create(&t, NULL, answer, p) != 0) {
+        ig_free(p);
+        return ig_error_set(err, 500, "threads", "the fake vendor cannot start a thread");
+    }
     pthread_detach(t);
     return 0;
 }

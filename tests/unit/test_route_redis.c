@@ -84,7 +84,7 @@ test_images_per_minute_cluster_wide(void **state)
     pthread_t th[3];
     for (int i = 0; i < 3; i++) {
         r[i] = (struct racer){.l = limiter()};
-        pthread_create(&th[i], NULL, race, &r[i]);
+        assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
     }
     int total = 0;
     for (int i = 0; i < 3; i++) {

@@ -76,14 +76,20 @@ answer(void *arg)
     memset(&o, 0, sizeof o);
     o.retry_after_ms = -1;
     o.cost_usd = -1;
-    o.ok = 1;
     o.vendor_charged = 1;
+    /* Not the test's thread: a failure goes back as the attempt's, and the
+     * test's own asserts see it; a cmocka assert here would not. */
     o.images[0].data = ig_malloc(png.len);
-    memcpy(o.images[0].data, png.data, png.len);
-    o.images[0].len = png.len;
-    strcpy(o.images[0].mime, "image/png");
-    o.n_images = 1;
     o.provenance = ig_strdup("{\"usage\":{\"total_tokens\":10}}");
+    if (o.images[0].data && o.provenance) {
+        o.ok = 1;
+        memcpy(o.images[0].data, png.data, png.len);
+        o.images[0].len = png.len;
+        strcpy(o.images[0].mime, "image/png");
+        o.n_images = 1;
+    } else {
+        ig_error_set(&o.err, 500, "out_of_memory", "the fake vendor is out of memory");
+    }
     p->done(p->cookie, &o);
     ig_free(p);
     return NULL;
@@ -97,10 +103,15 @@ exec_start(void *ud, const struct route_attempt *a, route_done_fn done, void *co
     attempts_seen++;
     pthread_mutex_unlock(&mu);
     struct pending *p = ig_calloc(1, sizeof *p);
+    if (!p)
+        return ig_error_set(err, 500, "out_of_memory", "the fake vendor is out of memory");
     p->done = done;
     p->cookie = cookie;
     pthread_t t;
-    pthread_create(&t, NULL, answer, p);
+    if (pthread_create(&t, NULL, answer, p) != 0) {
+        ig_free(p);
+        return ig_error_set(err, 500, "threads", "the fake vendor cannot start a thread");
+    }
     pthread_detach(t);
     return 0;
 }
@@ -256,6 +267,7 @@ static char *
 png_b64(void)
 {
     char *out = ig_malloc(4 * ((png.len + 2) / 3) + 1);
+    assert_non_null(out);
     EVP_EncodeBlock((unsigned char *)out, (unsigned char *)png.data, (int)png.len);
     return out;
 }
@@ -379,6 +391,7 @@ test_hostile_bodies(void **state)
     /* Over the body limit: refused from Content-Length, before reading it. */
     size_t big = 3u << 20;
     char *huge = ig_malloc(big);
+    assert_non_null(huge);
     memset(huge, ' ', big);
     json_t *j = call("POST", "/v1/jobs", "alpha-key", "application/json", huge, big, NULL, &r);
     assert_int_equal(r.status, 413);

@@ -230,6 +230,7 @@ test_relayed(void **state)
     /* The same with a body too big for a DOM to be cheap: still relayed. */
     size_t big = 1500000;
     char *body = ig_malloc(big + 200);
+    assert_non_null(body);
     int k = snprintf(body, 200, "{\"prompt\":\"x\",\"size\":\"1024x1024\",\"user\":\"");
     memset(body + k, 'A', big);
     strcpy(body + k + big, "\"}");
