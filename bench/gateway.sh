@@ -9,6 +9,11 @@
 # fair match); a second imagegate, unpinned with two HTTP threads, shows what
 # the whole 2-core machine gives, sharing it with wrk and the upstream as the
 # direct call does. Not run by CI.
+#
+# HAProxy (2 threads, keep-alive to the upstream) runs the small body too: a
+# proxy that relays bytes and nothing more, it is the floor a gateway's added
+# latency can come down to on this machine. imagegate parses, routes and
+# records every request; HAProxy does none of that.
 # Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
 # ANSWER_PNG=FILE makes the upstream answer with that picture (base64 in the
 # JSON, as OpenAI does) instead of a 1x1 PNG: a real answer is ~1 MB.
@@ -28,6 +33,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+command -v haproxy >/dev/null || { echo "bench: installing haproxy"; apt-get install -y -qq haproxy >/dev/null; }
 cmake --build "$build" -j2 --target imagegate fake_upstream openloop >/dev/null
 if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
   echo "bench: installing @portkey-ai/gateway 1.15.2 into $peers/portkey"
@@ -35,7 +41,7 @@ if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
   (cd "$peers/portkey" && npm install --silent --no-audit --no-fund @portkey-ai/gateway@1.15.2 >/dev/null)
 fi
 
-up=18990 ig=18991 pk=18992 ig2=18993
+up=18990 ig=18991 pk=18992 ig2=18993 hp=18994
 "$build/bench/fake_upstream" $up ${ANSWER_PNG:-} >/dev/null & pids+=($!)
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
@@ -60,6 +66,22 @@ BENCH_KEY=sk-bench taskset -c 0 "$build/imagegate" serve --config "$tmp/ig.yaml"
 sed -e "s/127.0.0.1:$ig/127.0.0.1:$ig2/" -e "s/threads: 1/threads: 2/" -e "s#$tmp/data#$tmp/data2#" \
   "$tmp/ig.yaml" >"$tmp/ig2.yaml"
 BENCH_KEY=sk-bench "$build/imagegate" serve --config "$tmp/ig2.yaml" >"$tmp/ig2.log" 2>&1 & pids+=($!); ig2pid=$!
+cat >"$tmp/haproxy.cfg" <<CFG
+global
+  nbthread 2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend relay
+  bind 127.0.0.1:$hp
+  default_backend upstream
+backend upstream
+  server up 127.0.0.1:$up
+CFG
+haproxy -f "$tmp/haproxy.cfg" >"$tmp/hp.log" 2>&1 & pids+=($!)
 (cd "$peers/portkey" && taskset -c 0 node node_modules/@portkey-ai/gateway/build/start-server.js \
    --port=$pk --headless >"$tmp/pk.log" 2>&1) & pids+=($!)
 sleep 3
@@ -107,11 +129,15 @@ for body in small large; do
       "x-portkey-custom-host: http://127.0.0.1:$up/v1"
     run imagegate "http://127.0.0.1:$ig/v1/images/generations" "$tmp/$body.json" "$secs" $c
     run ig-2core "http://127.0.0.1:$ig2/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    [ $body = small ] && run haproxy "http://127.0.0.1:$hp/v1/images/generations" "$tmp/$body.json" "$secs" $c
     d=$(cat "$tmp/rps.direct.$body.$c"); p=$(cat "$tmp/rps.portkey.$body.$c"); i=$(cat "$tmp/rps.imagegate.$body.$c")
     i2=$(cat "$tmp/rps.ig-2core.$body.$c")
     awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v i="$(cat "$tmp/p99.imagegate.$body.$c")" \
       -v i2="$(cat "$tmp/p99.ig-2core.$body.$c")" -v b=$body -v c=$c \
       'BEGIN{printf "  added p99 %s c=%s: imagegate %.2f ms, 2-core imagegate %.2f ms\n", b, c, i-d, i2-d}'
+    [ $body = small ] && awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v h="$(cat "$tmp/p99.haproxy.$body.$c")" \
+      -v r="$(cat "$tmp/rps.haproxy.$body.$c")" -v i2="$i2" -v c=$c \
+      'BEGIN{printf "  haproxy small c=%s: added p99 %.2f ms; 2-core imagegate/haproxy %.2f\n", c, h-d, (r>0?i2/r:0)}'
     awk -v d="$d" -v p="$p" -v i="$i" -v i2="$i2" -v b=$body -v c=$c \
       'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f, 2-core imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0), (d>0?i2/d:0)}'
   done
@@ -134,9 +160,11 @@ for rate in 500 5000 10000 20000; do
     "Authorization: Bearer sk-bench" "x-portkey-custom-host: http://127.0.0.1:$up/v1"
   ol imagegate "127.0.0.1:$ig" $rate
   ol ig-2core "127.0.0.1:$ig2" $rate
+  ol haproxy "127.0.0.1:$hp" $rate
   awk -v d="$(cat "$tmp/olp99.direct.$rate")" -v i="$(cat "$tmp/olp99.imagegate.$rate")" \
     -v i2="$(cat "$tmp/olp99.ig-2core.$rate")" -v r=$rate \
-    'BEGIN{printf "  added p99 at %s req/s: imagegate %.2f ms, 2-core imagegate %.2f ms\n", r, i-d, i2-d}'
+    -v h="$(cat "$tmp/olp99.haproxy.$rate")" \
+    'BEGIN{printf "  added p99 at %s req/s: imagegate %.2f ms, 2-core imagegate %.2f ms, haproxy %.2f ms\n", r, i-d, i2-d, h-d}'
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
