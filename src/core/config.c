@@ -441,14 +441,27 @@ walk_seq(struct loader *L, yaml_node_t *n, const char *what, const struct field 
 
 /* ---- Contract ------------------------------------------------------------ */
 
-static int
-parse_size(const char *s, struct ig_size *out)
+/* By hand: sscanf's %d is undefined behaviour on a number past INT_MAX,
+ * and takes a sign and leading blanks a size never has. */
+int
+ig_size_parse(const char *s, struct ig_size *out)
 {
-    int w, h, used = 0;
-    if (sscanf(s, "%dx%d%n", &w, &h, &used) != 2 || s[used] || w <= 0 || h <= 0)
+    int side[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        while (*s >= '0' && *s <= '9') {
+            side[k] = side[k] * 10 + (*s++ - '0');
+            if (side[k] > IG_SIDE_MAX)
+                return -1;
+        }
+        if (k == 0 && *s++ != 'x')
+            return -1;
+    }
+    if (*s || side[0] == 0 || side[1] == 0)
         return -1;
-    out->w = w;
-    out->h = h;
+    out->w = side[0];
+    out->h = side[1];
     return 0;
 }
 
@@ -465,7 +478,7 @@ read_sizes(struct loader *L, yaml_node_t *n, void *base)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
-        if (parse_size(names[i], &c->sizes[i]) != 0) {
+        if (ig_size_parse(names[i], &c->sizes[i]) != 0) {
             diag(L, node_at(L, n->data.sequence.items.start[i]),
                  "size '%s' must be WIDTHxHEIGHT, e.g. 1024x1024", names[i]);
             rc = -1;

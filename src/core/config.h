@@ -68,6 +68,12 @@ enum ig_price_model {
 
 struct ig_size { int w, h; };
 
+#define IG_SIDE_MAX 16384
+
+/* "WIDTHxHEIGHT": two decimal sides of 1..IG_SIDE_MAX and nothing after
+ * them. 0, or -1 for anything else. */
+int ig_size_parse(const char *s, struct ig_size *out);
+
 struct ig_price_row {          /* one row of a per-image price table */
     char  *size;               /* "1024x1024" or NULL for any */
     char  *quality;            /* "high" or NULL for any */

@@ -103,12 +103,14 @@ parse_size_field(const json_t *req, int *w, int *h, struct ig_error *err)
 {
     const char *size = jstr(req, "size");
     *w = *h = 0;
+    struct ig_size wh;
     if (size && strcmp(size, "auto") != 0) {
-        int used = 0;
-        if (sscanf(size, "%dx%d%n", w, h, &used) != 2 || size[used] || *w <= 0 || *h <= 0 ||
-            *w > 16384 || *h > 16384)
+        if (ig_size_parse(size, &wh) != 0)
             return ig_error_set(err, 400, "invalid_request",
-                                "'size' must be WIDTHxHEIGHT (up to 16384), not '%.40s'", size);
+                                "'size' must be WIDTHxHEIGHT (up to %d), not '%.40s'", IG_SIDE_MAX,
+                                size);
+        *w = wh.w;
+        *h = wh.h;
     }
     return 0;
 }

@@ -6,6 +6,7 @@
  * its size still has to be one the rung accepts, or the adapter refuses. */
 #include "route/render.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "prompt/prompt.h"
 
 #include <stdio.h>
@@ -25,8 +26,11 @@ route_render_spec(void *ud, const struct ig_backend_cfg *b, const json_t *reques
         const char *size = json_string_value(json_object_get(request, "size"));
         out->prompt = p ? ig_strdup(p) : NULL;
         out->negative_prompt = neg ? ig_strdup(neg) : NULL;
-        if (size && sscanf(size, "%dx%d", &out->width, &out->height) != 2)
-            out->width = out->height = 0;
+        struct ig_size wh = {0, 0};
+        if (size && ig_size_parse(size, &wh) != 0)
+            wh.w = wh.h = 0;
+        out->width = wh.w;
+        out->height = wh.h;
         return 0;
     }
     char *text = json_dumps(spec_json, JSON_COMPACT);

@@ -11,6 +11,7 @@
  * as OpenAI's own endpoints do. */
 #include "server/internal.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "route/gateway.h"
 #include "store/store.h"
 
@@ -281,9 +282,16 @@ try_relay(struct srv_req *r, enum MHD_Result *ret)
         (f[5].type == IG_J_ABSENT || (ig_jscan_string(doc, &f[5], rf, sizeof rf) == 0 &&
                                       strcmp(rf, "url") != 0));
     const char *sz = f[3].type == IG_J_ABSENT ? NULL : size;
-    if (eligible && sz && strcmp(sz, "auto") != 0 &&
-        (sscanf(sz, "%dx%d", &rr.width, &rr.height) != 2 || rr.width <= 0 || rr.height <= 0))
-        eligible = 0;
+    struct ig_size wh;
+    /* A size the durable path would refuse goes there, for its error. */
+    if (eligible && sz && strcmp(sz, "auto") != 0) {
+        if (ig_size_parse(sz, &wh) == 0) {
+            rr.width = wh.w;
+            rr.height = wh.h;
+        } else {
+            eligible = 0;
+        }
+    }
     rr.n = n >= 1 && n <= 10 ? (int)n : 0;
     rr.quality = f[4].type == IG_J_ABSENT ? NULL : quality;
     rr.target = route_target(cfg, f[0].type == IG_J_ABSENT ? NULL : model);

@@ -10,6 +10,7 @@
  * failed gate is not an error of the hook: it answers pass 0, with err
  * naming the failed checks so that the attempt record says which. */
 #include "validate/gate.h"
+#include "core/config.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,8 +69,11 @@ vd_gate_job(void *ud, const struct ig_config *cfg, enum ig_class cls, const json
     if (fmt && img_format_parse(fmt, &t.want_format) != 0)
         t.want_format = IMG_FMT_UNKNOWN;
     const char *size = json_string_value(json_object_get(request, "size"));
-    if (size && sscanf(size, "%dx%d", &t.want_w, &t.want_h) != 2)
-        t.want_w = t.want_h = 0;
+    struct ig_size wh = {0, 0};
+    if (size && ig_size_parse(size, &wh) != 0)
+        wh.w = wh.h = 0;
+    t.want_w = wh.w;
+    t.want_h = wh.h;
     t.scale = (int)json_integer_value(json_object_get(request, "scale"));
     vd_task_derive(&t);
     if (vd_task_checks(json_object_get(request, "checks"), &t, err) != 0)

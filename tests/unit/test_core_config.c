@@ -250,6 +250,28 @@ test_every_allocation_failure(void **state)
     }
 }
 
+static void
+test_size_parse(void **state)
+{
+    (void)state;
+    struct ig_size s = {0, 0};
+    assert_int_equal(ig_size_parse("1024x1536", &s), 0);
+    assert_int_equal(s.w, 1024);
+    assert_int_equal(s.h, 1536);
+    assert_int_equal(ig_size_parse("1x16384", &s), 0);
+    assert_int_equal(s.h, IG_SIDE_MAX);
+    /* Each of these once passed a sscanf("%dx%d") somewhere. */
+    const char *bad[] = {"1024x1024junk", "1024x1024 ", " 1024x1024", "+1024x1024", "1024x+1024",
+                         "1024x", "x1024", "1024", "1024X1024", "0x1024", "1024x0", "-1x5",
+                         "16385x1024", "99999999999x1024", "1024x99999999999", "", "auto",
+                         "1024x1024x3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        s.w = s.h = 7;
+        assert_int_equal(ig_size_parse(bad[i], &s), -1);
+        assert_int_equal(s.w, 7);   /* untouched on refusal */
+    }
+}
+
 int
 main(void)
 {
@@ -268,6 +290,7 @@ main(void)
         cmocka_unit_test(test_empty_and_garbage),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_every_allocation_failure),
+        cmocka_unit_test(test_size_parse),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ig_config_diags_free(&diags);

@@ -239,6 +239,16 @@ test_relayed(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.relay, "1");
     ig_buf_free(&r.body);
+    /* A size the durable path refuses is refused, not relayed to the vendor
+     * as it is. */
+    long sent = emu_requests();
+    request(g.base, "POST", "/v1/images/generations",
+            "{\"prompt\":\"x\",\"size\":\"1024x1024junk\"}", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "invalid_request"));
+    assert_string_equal(r.relay, "");
+    assert_int_equal(emu_requests(), sent);
+    ig_buf_free(&r.body);
     /* Bad JSON: the parser's error, from the durable path. */
     request(g.base, "POST", "/v1/images/generations", "{\"prompt\":\"x\",}", NULL, &r);
     assert_int_equal(r.status, 400);
