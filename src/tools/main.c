@@ -4,6 +4,7 @@
 #include "core/config.h"
 #include "validate/gate.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const struct tool_cmd *const cmds[] = {
@@ -29,7 +30,7 @@ usage(FILE *out)
             "  -h, --help     this text; 'imagegate VERB --help' for a verb\n"
             "  --version      print the version\n"
             "\n"
-            "exit codes: 0 ok, 1 a check failed, 2 usage or input error\n");
+            "exit codes: 0 ok, 1 a check failed, 2 usage, input or output error\n");
 }
 
 /* Exact name first, then a unique prefix (tmux's cmd_find). */
@@ -59,8 +60,21 @@ find_cmd(const char *name)
     return found;
 }
 
-int
-main(int argc, char **argv)
+/* What a verb printed must have reached stdout: a full disk or a closed
+ * pipe is an error (2), not the verb's verdict, which a script would then
+ * trust without the output it asked for (coreutils' close_stdout). */
+static int
+flushed(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "imagegate: cannot write standard output: %s\n", strerror(errno));
+        return TOOL_USAGE;
+    }
+    return rc;
+}
+
+static int
+run(int argc, char **argv)
 {
     ig_config_known_checks(vd_bound_names);
     if (argc < 2) {
@@ -88,4 +102,10 @@ main(int argc, char **argv)
         return TOOL_OK;
     }
     return cmd->exec(argc - 1, argv + 1);
+}
+
+int
+main(int argc, char **argv)
+{
+    return flushed(run(argc, argv));
 }

@@ -24,6 +24,13 @@ for v in serve emulate check prompt test lora run config; do
 done
 check version 0 "$bin" --version;          has version "$tmp/out" '^imagegate [0-9]+\.[0-9]+\.[0-9]+$'
 check no-args 2 "$bin"
+# Output that cannot be written (a full disk: /dev/full) is an error, not
+# a success a script would trust.
+if [ -w /dev/full ]; then
+  check version-full 2 bash -c '"$0" --version >/dev/full' "$bin"
+  has version-full "$tmp/err" 'cannot write standard output: No space left'
+  check config-show-full 2 bash -c '"$0" config show >/dev/full' "$bin"
+fi
 check unknown-verb 2 "$bin" frobnicate;    has unknown-verb "$tmp/err" "unknown verb 'frobnicate'"
 check bad-option 2 "$bin" --frob
 check ambiguous 2 "$bin" c;                has ambiguous "$tmp/err" 'ambiguous.*check.*config'
