@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static struct emu *emu;
@@ -473,6 +474,59 @@ test_relayed_on_http_threads(void **state)
  * answers still come and the jobs are still recorded, and the gateway then
  * stops at once -- it once waited out its whole drain for connections that
  * no longer existed, five seconds on every stop after such a client. */
+/* Sends gen with extra headers on a new connection, closes its sending
+ * side (as `nc -N` and some health checkers do) and reads until the server
+ * closes: the whole answer, into out. */
+static void
+half_closed(const char *base, const char *extra, struct ig_buf *out)
+{
+    const char *port = strrchr(base, ':') + 1;
+    char req[768];
+    int len = snprintf(req, sizeof req,
+                       "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Content-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
+                       extra, strlen(gen), gen);
+    assert_true(len > 0 && (size_t)len < sizeof req);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(send(fd, req, (size_t)len, 0), len);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    struct timeval tv = {10, 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+        assert_int_equal(ig_buf_append(out, buf, (size_t)n), 0);
+    assert_int_equal(n, 0);   /* the server closed; not a timeout */
+    close(fd);
+    assert_int_equal(ig_buf_append(out, "", 1), 0);
+}
+
+static void
+test_half_closed_client_is_answered(void **state)
+{
+    (void)state;
+    struct gateway g;
+    gateway_start(&g, 0, "", "");
+    /* Relayed: the connection is suspended while the vendor answers. */
+    struct ig_buf b = {0};
+    half_closed(g.base, "", &b);
+    assert_non_null(strstr(b.data, "HTTP/1.1 200"));
+    assert_non_null(strstr(b.data, "X-Imagegate-Relay: 1"));
+    assert_non_null(strstr(b.data, "\"b64_json\""));
+    ig_buf_free(&b);
+    /* Durable (an Idempotency-Key), waited for in the same request. */
+    half_closed(g.base, "Idempotency-Key: half-1\r\n", &b);
+    assert_non_null(strstr(b.data, "HTTP/1.1 200"));
+    assert_null(strstr(b.data, "X-Imagegate-Relay"));
+    assert_non_null(strstr(b.data, "\"b64_json\""));
+    ig_buf_free(&b);
+    gateway_stop(&g);
+}
+
 static void
 test_client_gone_mid_relay(void **state)
 {
@@ -552,6 +606,7 @@ main(void)
         cmocka_unit_test(test_left_to_the_durable_path),
         cmocka_unit_test(test_relayed_on_http_threads),
         cmocka_unit_test(test_client_gone_mid_relay),
+        cmocka_unit_test(test_half_closed_client_is_answered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
