@@ -119,7 +119,7 @@ a1111_submit(struct be_call *c)
             return -1;
         }
     }
-    c->result.provenance = json_pack("{s:s}", "endpoint", path);
+    json_object_set_new(be_provenance(c), "endpoint", json_string(path));
     return be_x_json(c, body);
 }
 

@@ -205,6 +205,10 @@ int be_base64_decode(const char *in, struct ig_buf *out);
 /* The same over len bytes that need not end in a NUL (a span of an answer). */
 int be_base64_decode_n(const char *in, size_t len, struct ig_buf *out);
 int be_base64_encode(const void *data, size_t len, struct ig_buf *out);
+/* The call's provenance object, made on first use; NULL when out of memory
+ * (json_object_set_new then drops the value). Submit slots add to it
+ * rather than replace it: a note made before would be lost. */
+json_t *be_provenance(struct be_call *c);
 /* Notes a parameter the contract made the adapter drop or translate. */
 void be_note(struct be_call *c, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -120,10 +120,11 @@ comfy_submit(struct be_call *c)
         json_decref(body);
         return -1;
     }
-    c->result.provenance = json_pack("{s:s,s:I}", "model",
-                                     c->req.cfg->model ? c->req.cfg->model
-                                                       : "v1-5-pruned-emaonly.safetensors",
-                                     "seed", (json_int_t)s->seed);
+    json_t *p = be_provenance(c);
+    json_object_set_new(p, "model", json_string(c->req.cfg->model
+                                                    ? c->req.cfg->model
+                                                    : "v1-5-pruned-emaonly.safetensors"));
+    json_object_set_new(p, "seed", json_integer((json_int_t)s->seed));
     if (!c->req.has_seed)
         be_note(c, "translated", "no seed asked: the graph got seed %lld", s->seed);
     return be_x_json(c, body);

@@ -83,7 +83,7 @@ fal_submit(struct be_call *c)
         json_decref(body);
         return -1;
     }
-    c->result.provenance = json_pack("{s:s}", "model", model_of(c));
+    json_object_set_new(be_provenance(c), "model", json_string(model_of(c)));
     return be_x_json(c, body);
 }
 

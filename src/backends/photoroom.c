@@ -74,8 +74,8 @@ pr_submit(struct be_call *c)
         else if (json_is_boolean(v))
             rc = add_text(m, key, json_is_true(v) ? "true" : "false");
     }
-    c->result.provenance = json_pack("{s:s}", "model", v2 ? "photoroom-v2-edit"
-                                                          : "photoroom-v1-segment");
+    json_object_set_new(be_provenance(c), "model",
+                        json_string(v2 ? "photoroom-v2-edit" : "photoroom-v1-segment"));
     return rc ? -1 : 0;
 }
 

@@ -306,12 +306,19 @@ be_note(struct be_call *c, const char *kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (!c->result.provenance)
-        c->result.provenance = json_object();
-    json_t *notes = json_object_get(c->result.provenance, "notes");
+    json_t *p = be_provenance(c);
+    json_t *notes = json_object_get(p, "notes");
     if (!notes) {
         notes = json_array();
-        json_object_set_new(c->result.provenance, "notes", notes);
+        json_object_set_new(p, "notes", notes);
     }
     json_array_append_new(notes, json_pack("{s:s,s:s}", "kind", kind, "message", msg));
+}
+
+json_t *
+be_provenance(struct be_call *c)
+{
+    if (!c->result.provenance)
+        c->result.provenance = json_object();
+    return c->result.provenance;
 }

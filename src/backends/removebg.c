@@ -78,8 +78,7 @@ rb_submit(struct be_call *c)
         else if (json_is_boolean(v))
             rc = add_text(m, key, json_is_true(v) ? "true" : "false");
     }
-    if (!c->result.provenance)
-        c->result.provenance = json_pack("{s:s}", "model", "remove.bg");
+    json_object_set_new(be_provenance(c), "model", json_string("remove.bg"));
     return rc ? -1 : 0;
 }
 

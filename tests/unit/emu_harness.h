@@ -195,4 +195,17 @@ h_diff(const struct img *a, const struct img *b)
     return sum / (double)n;
 }
 
+/* Whether the call's provenance has a note of kind whose message holds needle. */
+static inline int
+h_has_note(const struct be_call *c, const char *kind, const char *needle)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(c->result.provenance, "notes"), i, n)
+        if (strcmp(json_string_value(json_object_get(n, "kind")), kind) == 0 &&
+            strstr(json_string_value(json_object_get(n, "message")), needle))
+            return 1;
+    return 0;
+}
+
 #endif

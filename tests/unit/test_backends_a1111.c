@@ -56,6 +56,16 @@ test_txt2img(void **state)
     img_free(a);
     img_free(b);
     be_call_free(c);
+    /* The webui answers PNG whatever was asked: noted, beside the endpoint. */
+    struct be_request jpeg = req;
+    jpeg.n = 1;
+    jpeg.output_format = "jpeg";
+    c = h_run(&jpeg);
+    assert_true(c->result.ok);
+    assert_true(h_has_note(c, "dropped", "output_format jpeg"));
+    assert_string_equal(json_string_value(json_object_get(c->result.provenance, "endpoint")),
+                        "txt2img");
+    be_call_free(c);
     /* an unknown sampler is the webui's 404 */
     json_t *vp = json_pack("{s:s}", "sampler_name", "Nope");
     req.vendor_params = vp;

@@ -40,18 +40,6 @@ decoded(const struct be_call *c)
     return im;
 }
 
-static int
-has_note(const struct be_call *c, const char *kind, const char *needle)
-{
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(c->result.provenance, "notes"), i, n)
-        if (strcmp(json_string_value(json_object_get(n, "kind")), kind) == 0 &&
-            strstr(json_string_value(json_object_get(n, "message")), needle))
-            return 1;
-    return 0;
-}
-
 static void
 expect_error(const char *fault, const char *code)
 {
@@ -89,8 +77,8 @@ test_generate_polls_then_downloads(void **state)
     assert_true(json_real_value(json_object_get(p, "credits")) == 4.0);
     assert_true(c->result.cost_usd > 0.039 && c->result.cost_usd < 0.041);
     assert_true(c->result.charged);
-    assert_true(has_note(c, "dropped", "negative prompt"));
-    assert_true(has_note(c, "dropped", "one image per task"));
+    assert_true(h_has_note(c, "dropped", "negative prompt"));
+    assert_true(h_has_note(c, "dropped", "one image per task"));
     /* The saved resume state names the task and where to poll it. */
     json_t *saved = json_loads(h_last.saved, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(saved, "id")),
@@ -163,7 +151,7 @@ test_aspect_translation_and_format_knob(void **state)
     struct be_call *c = h_run(&req);
     struct img *im = decoded(c);
     assert_string_equal(c->result.images[0].mime, "image/png");
-    assert_true(has_note(c, "translated", "aspect_ratio 16:9"));
+    assert_true(h_has_note(c, "translated", "aspect_ratio 16:9"));
     /* about a megapixel at 16:9 */
     assert_true(im->width >= 1312 && im->width <= 1376);
     assert_true(abs(im->width * 9 / 16 - im->height) < 40);
@@ -240,7 +228,7 @@ test_fill_changes_masked_region_only(void **state)
     struct img *out = decoded(c);
     assert_string_equal(json_string_value(json_object_get(c->result.provenance, "model")),
                         "flux-pro-1.0-fill");
-    assert_true(has_note(c, "dropped", "follows the input image"));
+    assert_true(h_has_note(c, "dropped", "follows the input image"));
     long changed_left = 0, changed_right = 0;
     for (int y = 0; y < 96; y++)
         for (int x = 0; x < 128; x++) {

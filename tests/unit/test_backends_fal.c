@@ -93,6 +93,18 @@ test_queue(void **state)
     assert_string_equal(c->result.images[0].mime, "image/jpeg");
     be_call_free(c);
     json_decref(vp);
+    /* What fal's flux takes no form of is noted, and the notes stay beside
+     * the model (submit once replaced the notes with the model). */
+    struct be_request noted = {.cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1, .width = 128,
+                               .height = 128, .negative_prompt = "blurry",
+                               .output_format = "webp"};
+    c = h_run(&noted);
+    assert_true(c->result.ok);
+    assert_true(h_has_note(c, "dropped", "negative prompt"));
+    assert_true(h_has_note(c, "translated", "output_format webp sent as png"));
+    assert_string_equal(json_string_value(json_object_get(c->result.provenance, "model")),
+                        "fal-ai/flux/dev");
+    be_call_free(c);
 }
 
 static void

@@ -40,18 +40,6 @@ decoded(const struct be_call *c)
     return im;
 }
 
-static int
-has_note(const struct be_call *c, const char *kind, const char *needle)
-{
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(c->result.provenance, "notes"), i, n)
-        if (strcmp(json_string_value(json_object_get(n, "kind")), kind) == 0 &&
-            strstr(json_string_value(json_object_get(n, "message")), needle))
-            return 1;
-    return 0;
-}
-
 static void
 expect_error(const char *fault, const char *code)
 {
@@ -88,9 +76,9 @@ test_generate(void **state)
                                                         "candidatesTokenCount")),
                      1290);
     assert_non_null(json_string_value(json_object_get(p, "request_id")));
-    assert_true(has_note(c, "translated", "aspectRatio 16:9"));
-    assert_true(has_note(c, "dropped", "negative prompt"));
-    assert_true(has_note(c, "dropped", "one image per call"));
+    assert_true(h_has_note(c, "translated", "aspectRatio 16:9"));
+    assert_true(h_has_note(c, "dropped", "negative prompt"));
+    assert_true(h_has_note(c, "dropped", "one image per call"));
     /* the same request again: the same picture; another vendor: another */
     struct be_call *again = h_run(&req);
     assert_int_equal(again->result.images[0].len, c->result.images[0].len);
@@ -153,7 +141,7 @@ test_edit(void **state)
     assert_int_equal(out->width, 160);
     assert_int_equal(out->height, 120);
     assert_true(h_diff(in, out) > 10);
-    assert_true(has_note(c, "dropped", "mask"));
+    assert_true(h_has_note(c, "dropped", "mask"));
     img_free(out);
     img_free(in);
     ig_buf_free(&png);

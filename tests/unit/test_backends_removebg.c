@@ -88,6 +88,17 @@ test_cutout(void **state)
     img_free(out);
     be_call_free(c);
     json_decref(vp);
+    /* A size the cutout cannot honour is noted, and the model is still
+     * named (it was only named when there was no note). */
+    struct be_request sized = cut_request();
+    sized.width = 64;
+    sized.height = 64;
+    c = h_run(&sized);
+    assert_true(c->result.ok);
+    assert_true(h_has_note(c, "dropped", "size 64x64"));
+    assert_string_equal(json_string_value(json_object_get(c->result.provenance, "model")),
+                        "remove.bg");
+    be_call_free(c);
 }
 
 static void
