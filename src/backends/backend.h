@@ -255,6 +255,10 @@ int be_call_start(struct be_loop *l, const struct be_request *req,
                   void (*save)(void *ud, const char *json),
                   void (*done)(void *ud, struct be_call *c), void *ud, struct ig_error *err);
 void be_call_free(struct be_call *c);
+/* What every finished call's result is made to hold, whatever the protocol
+ * left: an error with a code, or a success with at least one image and no
+ * empty one (an empty download is malformed_response, not an image). */
+void be_call_settle(struct be_call *c);
 /* Cancels the call started with this req.tag, from any thread; a call that
  * has already finished is left alone. A waiting or running call ends with
  * the error `cancelled`; when the vendor has a cancel and already knows the

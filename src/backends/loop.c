@@ -202,16 +202,23 @@ active_remove(struct be_loop *l, struct be_call *c)
         }
 }
 
+void
+be_call_settle(struct be_call *c)
+{
+    if (!c->result.ok && !c->result.err.code[0])
+        be_fail(c, 502, "upstream_error", "the call ended without a result");
+    if (c->result.ok && c->result.n_images == 0)
+        be_fail(c, 502, "malformed_response", "the vendor answered with no image");
+    for (int i = 0; c->result.ok && i < c->result.n_images; i++)
+        if (!c->result.images[i].data || !c->result.images[i].len)
+            be_fail(c, 502, "malformed_response", "image %d of the answer is empty", i + 1);
+}
+
 static void
 finish(struct be_loop *l, struct be_call *c)
 {
     (void)l;
-    if (!c->result.ok && !c->result.err.code[0])
-        be_fail(c, 502, "upstream_error", "the call ended without a result");
-    if (c->result.ok && c->result.n_images == 0) {
-        c->result.ok = 0;
-        be_fail(c, 502, "malformed_response", "the vendor answered with no image");
-    }
+    be_call_settle(c);
     if (c->result.provenance || (c->result.provenance = json_object())) {
         json_object_set_new(c->result.provenance, "adapter", json_string(c->proto->name));
         json_object_set_new(c->result.provenance, "exchanges", json_integer(c->exchanges));
