@@ -255,6 +255,10 @@ int be_call_start(struct be_loop *l, const struct be_request *req,
                   void (*save)(void *ud, const char *json),
                   void (*done)(void *ud, struct be_call *c), void *ud, struct ig_error *err);
 void be_call_free(struct be_call *c);
+/* The protocol's slot for the answer in c->x, as the loop picks it: fetch
+ * for a download, parse_error for a non-2xx answer, poll otherwise. (The
+ * vendor fuzz target drives calls through it without a network.) */
+enum be_next be_call_dispatch(struct be_call *c);
 /* What every finished call's result is made to hold, whatever the protocol
  * left: an error with a code, or a success with at least one image and no
  * empty one (an empty download is malformed_response, not an image). */

@@ -287,13 +287,7 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
         return;
     }
     curl_easy_reset(c->easy);
-    enum be_next next;
-    if (c->x.phase == BE_PHASE_FETCH)
-        next = c->proto->fetch(c);
-    else if (c->x.status < 200 || c->x.status >= 300)
-        next = c->proto->parse_error(c);
-    else
-        next = c->proto->poll(c);
+    enum be_next next = be_call_dispatch(c);
     if (next == BE_DONE) {
         if (c->req.relay_body && c->result.ok && c->exchanges == 1) {
             /* The answer the images came in goes back to the client as it
@@ -316,6 +310,16 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
         c->next = l->waiting;
         l->waiting = c;
     }
+}
+
+enum be_next
+be_call_dispatch(struct be_call *c)
+{
+    if (c->x.phase == BE_PHASE_FETCH)
+        return c->proto->fetch(c);
+    if (c->x.status < 200 || c->x.status >= 300)
+        return c->proto->parse_error(c);
+    return c->proto->poll(c);
 }
 
 /* Takes a call out of whatever list holds it; 0 when it holds none (the
