@@ -20,11 +20,16 @@ v4_refused(const unsigned char *a, const struct be_urlguard *g)
 {
     if (a[0] == 127)
         return !g->allow_loopback;
+    /* RFC 1918, link-local, shared (CGN) space, benchmarking (used inside
+     * some networks) */
     if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
-        (a[0] == 169 && a[1] == 254) || (a[0] == 100 && (a[1] & 0xc0) == 64))
+        (a[0] == 169 && a[1] == 254) || (a[0] == 100 && (a[1] & 0xc0) == 64) ||
+        (a[0] == 198 && (a[1] & 0xfe) == 18))
         return !g->allow_private;
-    /* this network, multicast, reserved and broadcast are never fetched */
-    return a[0] == 0 || a[0] >= 224;
+    /* this network, multicast, reserved and broadcast, IETF protocol
+     * assignments and the documentation ranges are never fetched */
+    return a[0] == 0 || a[0] >= 224 || (a[0] == 192 && a[1] == 0 && (a[2] == 0 || a[2] == 2)) ||
+           (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113);
 }
 
 int
@@ -41,13 +46,25 @@ be_addr_refused(const char *numeric, const struct be_urlguard *g)
         return !g->allow_loopback;
     if (memcmp(a, zero6, 16) == 0 || a[0] == 0xff)
         return 1;
-    /* IPv4-mapped (::ffff:a.b.c.d) is judged as the IPv4 address it is. */
+    /* Addresses that carry an IPv4 address are judged as that address:
+     * IPv4-mapped (::ffff:a.b.c.d), the deprecated IPv4-compatible
+     * (::a.b.c.d), NAT64's well-known prefix (64:ff9b::/96, RFC 6052),
+     * which a NAT64 gateway turns into the IPv4 address inside, and 6to4
+     * (2002:AABB:CCDD::/48). */
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(a, mapped, 12) == 0)
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, zero6, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return v4_refused(a + 12, g);
-    if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
-        return !g->allow_private;   /* unique-local, link-local */
-    return 0;
+    if (a[0] == 0x20 && a[1] == 0x02)
+        return v4_refused(a + 2, g);
+    /* unique-local, link-local, the deprecated site-local, and NAT64's
+     * local-use prefix (64:ff9b:1::/48, RFC 8215) */
+    if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0x80) == 0x80) ||
+        (memcmp(a, nat64, 4) == 0 && a[4] == 0 && a[5] == 1))
+        return !g->allow_private;
+    /* discard-only (100::/64) and documentation (2001:db8::/32) */
+    static const unsigned char discard[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    return memcmp(a, discard, 8) == 0 || (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8);
 }
 
 int

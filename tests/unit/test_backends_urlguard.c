@@ -19,12 +19,21 @@ test_addresses(void **state)
     const char *refused[] = {"127.0.0.1", "127.9.9.9", "10.0.0.1", "172.16.0.1", "172.31.255.1",
                              "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
                              "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
-                             "::ffff:127.0.0.1", "::ffff:10.0.0.1", "ff02::1", "not-an-ip"};
+                             "::ffff:127.0.0.1", "::ffff:10.0.0.1", "ff02::1", "not-an-ip",
+                             /* IPv4 inside IPv6: compatible, NAT64, 6to4 */
+                             "::127.0.0.1", "::10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+                             "2002:7f00:1::1", "2002:a00:1::", "64:ff9b:1::1",
+                             /* site-local, discard, documentation */
+                             "fec0::1", "100::1", "2001:db8::1",
+                             /* benchmarking, IETF, documentation */
+                             "198.18.0.1", "198.19.255.255", "192.0.0.170", "192.0.2.1",
+                             "198.51.100.7", "203.0.113.9"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (!be_addr_refused(refused[i], &strict))
             fail_msg("%s should be refused", refused[i]);
     const char *public[] = {"8.8.8.8", "172.32.0.1", "192.169.0.1", "2001:4860:4860::8888",
-                            "::ffff:8.8.8.8"};
+                            "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+                            "198.20.0.1", "192.0.1.1", "203.0.114.1", "2001:db9::1"};
     for (size_t i = 0; i < sizeof public / sizeof public[0]; i++)
         if (be_addr_refused(public[i], &strict))
             fail_msg("%s should pass", public[i]);
