@@ -196,6 +196,12 @@ int be_add_image(struct be_call *c, const void *data, size_t len, const char *mi
 /* The answer is the image itself (remove.bg, Photoroom): it must say an
  * image/ type and carry bytes; taken as the billed result. */
 enum be_next be_answer_is_image(struct be_call *c);
+/* A downloaded image, added to the result: the answer must say an image/
+ * type (or, when octet, application/octet-stream, which some storage
+ * serves) and carry bytes; its type goes in without parameters. 0, or -1
+ * with the call failed (malformed_response naming what, or out of
+ * memory). */
+int be_take_image(struct be_call *c, int octet, const char *what);
 /* Builds the download of the next result URL in pending (strings; a URL
  * the vendor gave, so through the URL guard) and moves *next on; when none
  * is left, finishes the call with result.ok set. */

@@ -291,15 +291,8 @@ bfl_fetch(struct be_call *c)
                        c->x.status);
     if (c->x.status != 200)
         return be_fail(c, 502, "upstream_error", "downloading the result: HTTP %ld", c->x.status);
-    if (strncmp(c->x.content_type, "image/", 6) != 0 &&
-        strncmp(c->x.content_type, "application/octet-stream", 24) != 0)
-        return be_fail(c, 502, "malformed_response", "the result is %s, not an image",
-                       c->x.content_type[0] ? c->x.content_type : "untyped");
-    char mime[32];
-    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"),
-             c->x.content_type);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
+    if (be_take_image(c, 1, "the result") != 0)
+        return BE_DONE;
     c->result.ok = 1;
     return BE_DONE;
 }

@@ -226,13 +226,8 @@ fal_fetch(struct be_call *c)
 {
     if (c->x.status != 200)
         return be_fail(c, 502, "upstream_error", "downloading the image: HTTP %ld", c->x.status);
-    if (strncmp(c->x.content_type, "image/", 6) != 0)
-        return be_fail(c, 502, "malformed_response", "the image is %s",
-                       c->x.content_type[0] ? c->x.content_type : "untyped");
-    char mime[32];
-    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"), c->x.content_type);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
+    if (be_take_image(c, 0, "the image") != 0)
+        return BE_DONE;
     return next_download(c);
 }
 

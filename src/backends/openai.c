@@ -210,8 +210,8 @@ openai_fetch(struct be_call *c)
 {
     if (c->x.status != 200)
         return be_fail(c, 502, "upstream_error", "downloading the result: HTTP %ld", c->x.status);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, c->x.content_type) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
+    if (be_take_image(c, 1, "the downloaded result") != 0)
+        return BE_DONE;
     return next_download(c);
 }
 

@@ -214,18 +214,34 @@ be_add_image(struct be_call *c, const void *data, size_t len, const char *mime)
     return be_result_add_image(&c->result, data, len, mime);
 }
 
+int
+be_take_image(struct be_call *c, int octet, const char *what)
+{
+    const char *ct = c->x.content_type;
+    if (strncmp(ct, "image/", 6) != 0 &&
+        !(octet && strncmp(ct, "application/octet-stream", 24) == 0)) {
+        be_fail(c, 502, "malformed_response", "%s is %s, not an image", what,
+                ct[0] ? ct : "untyped");
+        return -1;
+    }
+    if (c->x.answer.len == 0) {
+        be_fail(c, 502, "malformed_response", "%s is empty (HTTP %ld)", what, c->x.status);
+        return -1;
+    }
+    char mime[32];
+    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(ct, ";"), ct);
+    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0) {
+        be_fail(c, 500, "upstream_error", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 enum be_next
 be_answer_is_image(struct be_call *c)
 {
-    if (strncmp(c->x.content_type, "image/", 6) != 0)
-        return be_fail(c, 502, "malformed_response", "expected an image, got %s",
-                       c->x.content_type[0] ? c->x.content_type : "no content type");
-    if (c->x.answer.len == 0)
-        return be_fail(c, 502, "malformed_response", "HTTP 200 with an empty image");
-    char mime[32];
-    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"), c->x.content_type);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
+    if (be_take_image(c, 0, "the answer") != 0)
+        return BE_DONE;
     c->result.ok = 1;
     c->result.charged = 1;
     return BE_DONE;

@@ -241,14 +241,8 @@ rep_fetch(struct be_call *c)
     if (c->x.status != 200)
         return be_fail(c, 502, "upstream_error",
                        "downloading the output: HTTP %ld (it may have expired)", c->x.status);
-    if (strncmp(c->x.content_type, "image/", 6) != 0 &&
-        strncmp(c->x.content_type, "application/octet-stream", 24) != 0)
-        return be_fail(c, 502, "malformed_response", "the output is %s, not an image",
-                       c->x.content_type[0] ? c->x.content_type : "untyped");
-    char mime[32];
-    snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"), c->x.content_type);
-    if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-        return be_fail(c, 500, "upstream_error", "out of memory");
+    if (be_take_image(c, 1, "the output") != 0)
+        return BE_DONE;
     return next_download(c);
 }
 

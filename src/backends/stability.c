@@ -227,13 +227,8 @@ finished(struct be_call *c)
             return be_fail(c, 422, "moderated", "the image came back filtered (CONTENT_FILTERED)");
         if (finish && strcmp(finish, "ERROR") == 0)
             return be_fail(c, 502, "upstream_error", "finish-reason ERROR");
-        if (c->x.answer.len == 0)
-            return be_fail(c, 502, "malformed_response", "HTTP 200 with an empty image");
-        char mime[32];
-        snprintf(mime, sizeof mime, "%.*s", (int)strcspn(c->x.content_type, ";"),
-                 c->x.content_type);
-        if (be_add_image(c, c->x.answer.data, c->x.answer.len, mime) != 0)
-            return be_fail(c, 500, "upstream_error", "out of memory");
+        if (be_take_image(c, 0, "the image") != 0)
+            return BE_DONE;
         c->result.ok = 1;
         c->result.charged = 1;
         return BE_DONE;

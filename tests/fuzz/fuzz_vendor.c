@@ -11,8 +11,8 @@
  * contract's), the seed, n and whether to relay; then answers, each a
  * status index, a Content-Type index, a header index, a 2-byte length and
  * that many body bytes. A finished call, settled as the loop settles it,
- * is a success whose images all have bytes or an error with a code; no
- * input may crash, read out of bounds or leak. */
+ * is a success whose images all have bytes and an image type, or an error
+ * with a code; no input may crash, read out of bounds or leak. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,8 +165,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (done) {
         be_call_settle(c);
         check(c->result.ok || c->result.err.code[0]);
-        for (int i = 0; c->result.ok && i < c->result.n_images; i++)
-            check(c->result.images[i].data && c->result.images[i].len > 0);
+        for (int i = 0; c->result.ok && i < c->result.n_images; i++) {
+            const struct be_image *im = &c->result.images[i];
+            check(im->data && im->len > 0);
+            check(strncmp(im->mime, "image/", 6) == 0 ||
+                  strcmp(im->mime, "application/octet-stream") == 0);
+        }
     }
     be_call_free(c);
     return 0;
