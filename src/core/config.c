@@ -442,27 +442,33 @@ walk_seq(struct loader *L, yaml_node_t *n, const char *what, const struct field 
 /* ---- Contract ------------------------------------------------------------ */
 
 /* By hand: sscanf's %d is undefined behaviour on a number past INT_MAX,
- * and takes a sign and leading blanks a size never has. */
+ * and takes a sign and leading blanks a size or a ratio never has. */
 int
-ig_size_parse(const char *s, struct ig_size *out)
+ig_pair_parse(const char *s, char sep, int max, int *a, int *b)
 {
-    int side[2] = {0, 0};
+    int v[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
         if (*s < '0' || *s > '9')
             return -1;
         while (*s >= '0' && *s <= '9') {
-            side[k] = side[k] * 10 + (*s++ - '0');
-            if (side[k] > IG_SIDE_MAX)
+            v[k] = v[k] * 10 + (*s++ - '0');
+            if (v[k] > max)
                 return -1;
         }
-        if (k == 0 && *s++ != 'x')
+        if (k == 0 && *s++ != sep)
             return -1;
     }
-    if (*s || side[0] == 0 || side[1] == 0)
+    if (*s || v[0] == 0 || v[1] == 0)
         return -1;
-    out->w = side[0];
-    out->h = side[1];
+    *a = v[0];
+    *b = v[1];
     return 0;
+}
+
+int
+ig_size_parse(const char *s, struct ig_size *out)
+{
+    return ig_pair_parse(s, 'x', IG_SIDE_MAX, &out->w, &out->h);
 }
 
 static int
@@ -496,9 +502,8 @@ read_aspects(struct loader *L, yaml_node_t *n, void *base)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < c->n_aspects; i++) {
-        int a, b, used = 0;
-        if (sscanf(c->aspects[i], "%d:%d%n", &a, &b, &used) != 2 || c->aspects[i][used] ||
-            a <= 0 || b <= 0) {
+        int a, b;
+        if (ig_pair_parse(c->aspects[i], ':', IG_SIDE_MAX, &a, &b) != 0) {
             diag(L, node_at(L, n->data.sequence.items.start[i]),
                  "aspect '%s' must be W:H, e.g. 16:9", c->aspects[i]);
             rc = -1;
@@ -1265,7 +1270,8 @@ ig_contract_accepts_size(const struct ig_contract *c, int w, int h)
     if (c->n_aspects) {
         for (size_t i = 0; i < c->n_aspects; i++) {
             int a, b;
-            if (sscanf(c->aspects[i], "%d:%d", &a, &b) == 2 && (long)w * b == (long)h * a)
+            if (ig_pair_parse(c->aspects[i], ':', IG_SIDE_MAX, &a, &b) == 0 &&
+                (long)w * b == (long)h * a)
                 return 1;
         }
         return 0;

@@ -70,6 +70,9 @@ struct ig_size { int w, h; };
 
 #define IG_SIDE_MAX 16384
 
+/* "A<sep>B": two decimal numbers of 1..max and nothing after them; *a
+ * and *b are left alone unless it is one. 0, or -1. */
+int ig_pair_parse(const char *s, char sep, int max, int *a, int *b);
 /* "WIDTHxHEIGHT": two decimal sides of 1..IG_SIDE_MAX and nothing after
  * them. 0, or -1 for anything else. */
 int ig_size_parse(const char *s, struct ig_size *out);

@@ -17,6 +17,7 @@
  * tell from drift. */
 #include "emulate/emulate.h"
 #include "core/alloc.h"
+#include "core/config.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -186,7 +187,7 @@ static int
 from_aspect(const char *ar, double mp, int *w, int *h)
 {
     int a, b;
-    if (sscanf(ar, "%d:%d", &a, &b) != 2 || a <= 0 || b <= 0 || a * 9 > b * 21 || b * 9 > a * 21)
+    if (ig_pair_parse(ar, ':', IG_SIDE_MAX, &a, &b) != 0 || a * 9 > b * 21 || b * 9 > a * 21)
         return -1;
     double width = sqrt(mp * 1e6 * a / b);
     *w = (int)(width / 32 + 0.5) * 32;

@@ -194,15 +194,12 @@ read_strings(struct sload *L, yaml_node_t *n, const char *key, char ***out, size
     return rc;
 }
 
+/* Sides and ratio terms alike stay within IG_SIDE_MAX: the 8:1 checks
+ * below multiply them. */
 static int
 parse_ratio(const char *s, char sep, int *a, int *b)
 {
-    int used = 0;
-    char fmt[16];
-    snprintf(fmt, sizeof fmt, "%%d%c%%d%%n", sep);
-    if (sscanf(s, fmt, a, b, &used) != 2 || s[used] || *a <= 0 || *b <= 0)
-        return -1;
-    return 0;
+    return ig_pair_parse(s, sep, IG_SIDE_MAX, a, b);
 }
 
 /* ---- Field readers -------------------------------------------------------- */

@@ -98,9 +98,7 @@ build_task(const struct gate_args *a, const struct ig_config *cfg, struct vd_tas
                             a->cls);
     t->cfg = cfg;
     if (a->size) {
-        int used = 0;
-        if (sscanf(a->size, "%dx%d%n", &t->want_w, &t->want_h, &used) != 2 || a->size[used] ||
-            t->want_w <= 0 || t->want_h <= 0)
+        if (ig_pair_parse(a->size, 'x', IG_SIDE_MAX, &t->want_w, &t->want_h) != 0)
             return ig_error_set(err, 400, "invalid_size", "--size is WIDTHxHEIGHT, not '%.40s'",
                                 a->size);
         t->size_exact = 1;

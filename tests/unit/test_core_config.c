@@ -270,6 +270,15 @@ test_size_parse(void **state)
         assert_int_equal(ig_size_parse(bad[i], &s), -1);
         assert_int_equal(s.w, 7);   /* untouched on refusal */
     }
+    /* The same parser for ratios, with its own separator and bound. */
+    int a = 0, b = 0;
+    assert_int_equal(ig_pair_parse("16:9", ':', 100, &a, &b), 0);
+    assert_int_equal(a, 16);
+    assert_int_equal(b, 9);
+    assert_int_equal(ig_pair_parse("16x9", ':', 100, &a, &b), -1);
+    assert_int_equal(ig_pair_parse("101:9", ':', 100, &a, &b), -1);
+    assert_int_equal(ig_pair_parse("21:999999999", ':', IG_SIDE_MAX, &a, &b), -1);
+    assert_int_equal(a, 16);   /* untouched on refusal */
 }
 
 int

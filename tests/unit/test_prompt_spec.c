@@ -94,6 +94,11 @@ test_bad_specs(void **state)
         {"s.yaml", "details: [x]\n", 1, 1, "missing required key 'subject'"},
         {"s.yaml", "subject: a\naspect: \"0:9\"\n", 2, 9, "must be W:H"},
         {"s.yaml", "subject: a\naspect: \"20:1\"\n", 2, 9, "impossible"},
+        /* past INT_MAX, and past what the 8:1 check can multiply: refused,
+         * not overflowed (the prompt fuzz target found the second) */
+        {"s.yaml", "subject: a\naspect: \"21:99999999999\"\n", 2, 9, "must be W:H"},
+        {"s.yaml", "subject: a\naspect: \"21:999999999\"\n", 2, 9, "must be W:H"},
+        {"s.yaml", "subject: a\nsize: 99999999999x1024\n", 2, 7, "must be WIDTHxHEIGHT"},
         {"s.yaml", "subject: a\naspect: wide\n", 2, 9, "must be W:H"},
         {"s.yaml", "subject: a\nsize: 10x10\n", 2, 7, "impossible"},
         {"s.yaml", "subject: a\nsize: 512x512\naspect: \"16:9\"\n", 3, 1, "contradicts"},

@@ -325,9 +325,7 @@ a_size(struct sl *L, yaml_node_t *v, void *base)
 {
     struct tr_assert *a = base;
     const char *s = sl_scalar(v);
-    int used = 0;
-    if (!s || sscanf(s, "%dx%d%n", &a->width, &a->height, &used) != 2 || s[used] ||
-        a->width <= 0 || a->height <= 0) {
+    if (!s || ig_pair_parse(s, 'x', IG_SIDE_MAX, &a->width, &a->height) != 0) {
         sl_diag(L, v, "'size' must be WIDTHxHEIGHT, e.g. 1024x1024");
         return -1;
     }
