@@ -467,31 +467,32 @@ test_relayed_on_http_threads(void **state)
     assert_int_equal(threads_named("ig-http"), 0);
 }
 
-/* Clients that send a relayed request and close at once: when
- * libmicrohttpd reads the request and the close together it closes the
- * connection, once the answer is back, without calling the handler again
- * (a race: most of twenty such clients hit it). The vendor's
- * answers still come and the jobs are still recorded, and the gateway then
- * stops at once -- it once waited out its whole drain for connections that
- * no longer existed, five seconds on every stop after such a client. */
+/* A connection to the gateway at base (http://127.0.0.1:PORT). */
+static int
+connect_to(const char *base)
+{
+    const char *port = strrchr(base, ':') + 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
 /* Sends gen with extra headers on a new connection, closes its sending
  * side (as `nc -N` and some health checkers do) and reads until the server
  * closes: the whole answer, into out. */
 static void
 half_closed(const char *base, const char *extra, struct ig_buf *out)
 {
-    const char *port = strrchr(base, ':') + 1;
     char req[768];
     int len = snprintf(req, sizeof req,
                        "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "Content-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
                        extra, strlen(gen), gen);
     assert_true(len > 0 && (size_t)len < sizeof req);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int fd = connect_to(base);
     assert_int_equal(send(fd, req, (size_t)len, 0), len);
     assert_int_equal(shutdown(fd, SHUT_WR), 0);
     struct timeval tv = {10, 0};
@@ -527,6 +528,13 @@ test_half_closed_client_is_answered(void **state)
     gateway_stop(&g);
 }
 
+/* Clients that send a relayed request and close at once: when
+ * libmicrohttpd reads the request and the close together it closes the
+ * connection, once the answer is back, without calling the handler again
+ * (a race: most of twenty such clients hit it). The vendor's
+ * answers still come and the jobs are still recorded, and the gateway then
+ * stops at once -- it once waited out its whole drain for connections that
+ * no longer existed, five seconds on every stop after such a client. */
 static void
 test_client_gone_mid_relay(void **state)
 {
@@ -534,18 +542,13 @@ test_client_gone_mid_relay(void **state)
     enum { N = 20 };
     struct gateway g;
     gateway_start(&g, 0, ", threads: 2", "");
-    const char *port = strrchr(g.base, ':') + 1;
     char req[512];
     int len = snprintf(req, sizeof req,
                        "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\n"
                        "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                        strlen(gen), gen);
     for (int i = 0; i < N; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(fd >= 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+        int fd = connect_to(g.base);
         assert_int_equal(send(fd, req, (size_t)len, 0), len);
         close(fd);
     }
