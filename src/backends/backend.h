@@ -266,8 +266,9 @@ void be_call_free(struct be_call *c);
  * vendor fuzz target drives calls through it without a network.) */
 enum be_next be_call_dispatch(struct be_call *c);
 /* What every finished call's result is made to hold, whatever the protocol
- * left: an error with a code, or a success with at least one image and no
- * empty one (an empty download is malformed_response, not an image). */
+ * left: an error with a code, or a success with at least one image, none
+ * empty and each of an image type (or octet-stream); anything else is
+ * malformed_response. */
 void be_call_settle(struct be_call *c);
 /* Cancels the call started with this req.tag, from any thread; a call that
  * has already finished is left alone. A waiting or running call ends with

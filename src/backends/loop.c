@@ -209,9 +209,15 @@ be_call_settle(struct be_call *c)
         be_fail(c, 502, "upstream_error", "the call ended without a result");
     if (c->result.ok && c->result.n_images == 0)
         be_fail(c, 502, "malformed_response", "the vendor answered with no image");
-    for (int i = 0; c->result.ok && i < c->result.n_images; i++)
-        if (!c->result.images[i].data || !c->result.images[i].len)
+    for (int i = 0; c->result.ok && i < c->result.n_images; i++) {
+        const struct be_image *im = &c->result.images[i];
+        if (!im->data || !im->len)
             be_fail(c, 502, "malformed_response", "image %d of the answer is empty", i + 1);
+        else if (strncmp(im->mime, "image/", 6) != 0 &&
+                 strcmp(im->mime, "application/octet-stream") != 0)
+            be_fail(c, 502, "malformed_response", "image %d of the answer is %.60s, not an image",
+                    i + 1, im->mime[0] ? im->mime : "untyped");
+    }
 }
 
 static void
