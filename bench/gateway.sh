@@ -13,7 +13,12 @@
 # HAProxy (2 threads, keep-alive to the upstream) runs the small body too: a
 # proxy that relays bytes and nothing more, it is the floor a gateway's added
 # latency can come down to on this machine. imagegate parses, routes and
-# records every request; HAProxy does none of that.
+# records every request; HAProxy does none of that. So does bench/relay_floor
+# (2 threads): libmicrohttpd in and libcurl out with imagegate's thread
+# structure and no other work, the least imagegate's libraries cost. Every
+# row gives the relay's CPU time per request (its process's user + system
+# time over the run, divided by the requests served; for the direct row, the
+# upstream's).
 # Usage: bench/gateway.sh [SECONDS_SMALL] [SECONDS_LARGE]
 # ANSWER_PNG=FILE makes the upstream answer with that picture (base64 in the
 # JSON, as OpenAI does) instead of a 1x1 PNG: a real answer is ~1 MB.
@@ -34,15 +39,15 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 command -v haproxy >/dev/null || { echo "bench: installing haproxy"; apt-get install -y -qq haproxy >/dev/null; }
-cmake --build "$build" -j2 --target imagegate fake_upstream openloop >/dev/null
+cmake --build "$build" -j2 --target imagegate fake_upstream openloop relay_floor >/dev/null
 if [ ! -f "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
   echo "bench: installing @portkey-ai/gateway 1.15.2 into $peers/portkey"
   mkdir -p "$peers/portkey"
   (cd "$peers/portkey" && npm install --silent --no-audit --no-fund @portkey-ai/gateway@1.15.2 >/dev/null)
 fi
 
-up=18990 ig=18991 pk=18992 ig2=18993 hp=18994
-"$build/bench/fake_upstream" $up ${ANSWER_PNG:-} >/dev/null & pids+=($!)
+up=18990 ig=18991 pk=18992 ig2=18993 hp=18994 fl=18995
+"$build/bench/fake_upstream" $up ${ANSWER_PNG:-} >/dev/null & pids+=($!); uppid=$!
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
 backends:
@@ -81,7 +86,8 @@ frontend relay
 backend upstream
   server up 127.0.0.1:$up
 CFG
-haproxy -f "$tmp/haproxy.cfg" >"$tmp/hp.log" 2>&1 & pids+=($!)
+haproxy -f "$tmp/haproxy.cfg" >"$tmp/hp.log" 2>&1 & pids+=($!); hppid=$!
+"$build/bench/relay_floor" $fl "http://127.0.0.1:$up/v1/images/generations" 2 >/dev/null & pids+=($!); flpid=$!
 (cd "$peers/portkey" && taskset -c 0 node node_modules/@portkey-ai/gateway/build/start-server.js \
    --port=$pk --headless >"$tmp/pk.log" 2>&1) & pids+=($!)
 sleep 3
@@ -103,15 +109,26 @@ lua() {  # lua BODYFILE HEADERS... -> wrk script path
     for h in "$@"; do echo "wrk.headers[\"${h%%:*}\"] = \"${h#*: }\""; done; } >"$f"
   echo "$f"
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 run() {  # run NAME URL BODY SECONDS CONC HEADERS...
   local name=$1 url=$2 body=$3 secs=$4 c=$5; shift 5
   local script; script=$(lua "$body" "$@")
+  local pid
+  case $name in
+    direct) pid=$uppid;; portkey) pid=$pkpid;; imagegate) pid=$igpid;; ig-2core) pid=$ig2pid;;
+    haproxy) pid=$hppid;; relay-floor) pid=$flpid;;
+  esac
   wrk -t1 -c"$c" -d2s -s "$script" "$url" >/dev/null 2>&1 || true
+  local t0; t0=$(cpu_ticks "$pid")
   wrk -t1 -c"$c" -d"${secs}s" --latency -s "$script" "$url" >"$tmp/out" 2>&1 || true
-  local rps p50 p99
+  local t1; t1=$(cpu_ticks "$pid")
+  local rps p50 p99 n cpu
   rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
   p50=$(awk '$1=="50%"{print $2}' "$tmp/out"); p99=$(awk '$1=="99%"{print $2}' "$tmp/out")
-  printf '%-10s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}"
+  n=$(awk '/requests in/{print $1}' "$tmp/out")
+  cpu=$(awk -v a="$t0" -v b="$t1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN{if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else printf "-"}')
+  printf '%-11s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s cpu/req %s us\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}" "$cpu"
   echo "${rps:-0}"  >"$tmp/rps.$name.$(basename "$body" .json).$c"
   awk -v v="${p99:-0}" 'BEGIN{x=v+0; if (v ~ /us$/) x/=1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) x*=1000; print x}' \
     >"$tmp/p99.$name.$(basename "$body" .json).$c"
@@ -129,7 +146,10 @@ for body in small large; do
       "x-portkey-custom-host: http://127.0.0.1:$up/v1"
     run imagegate "http://127.0.0.1:$ig/v1/images/generations" "$tmp/$body.json" "$secs" $c
     run ig-2core "http://127.0.0.1:$ig2/v1/images/generations" "$tmp/$body.json" "$secs" $c
-    [ $body = small ] && run haproxy "http://127.0.0.1:$hp/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    if [ $body = small ]; then
+      run haproxy "http://127.0.0.1:$hp/v1/images/generations" "$tmp/$body.json" "$secs" $c
+      run relay-floor "http://127.0.0.1:$fl/v1/images/generations" "$tmp/$body.json" "$secs" $c
+    fi
     d=$(cat "$tmp/rps.direct.$body.$c"); p=$(cat "$tmp/rps.portkey.$body.$c"); i=$(cat "$tmp/rps.imagegate.$body.$c")
     i2=$(cat "$tmp/rps.ig-2core.$body.$c")
     awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v i="$(cat "$tmp/p99.imagegate.$body.$c")" \
@@ -138,6 +158,9 @@ for body in small large; do
     [ $body = small ] && awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v h="$(cat "$tmp/p99.haproxy.$body.$c")" \
       -v r="$(cat "$tmp/rps.haproxy.$body.$c")" -v i2="$i2" -v c=$c \
       'BEGIN{printf "  haproxy small c=%s: added p99 %.2f ms; 2-core imagegate/haproxy %.2f\n", c, h-d, (r>0?i2/r:0)}'
+    [ $body = small ] && awk -v d="$(cat "$tmp/p99.direct.$body.$c")" -v f="$(cat "$tmp/p99.relay-floor.$body.$c")" \
+      -v r="$(cat "$tmp/rps.relay-floor.$body.$c")" -v i2="$i2" -v c=$c \
+      'BEGIN{printf "  relay-floor small c=%s: added p99 %.2f ms; 2-core imagegate/relay-floor %.2f\n", c, f-d, (r>0?i2/r:0)}'
     awk -v d="$d" -v p="$p" -v i="$i" -v i2="$i2" -v b=$body -v c=$c \
       'BEGIN{printf "  ratio %s c=%s: imagegate/portkey %.1fx, imagegate/direct %.2f, 2-core imagegate/direct %.2f\n", b, c, (p>0?i/p:0), (d>0?i/d:0), (d>0?i2/d:0)}'
   done
@@ -151,7 +174,7 @@ ol() {  # ol NAME ADDR RATE HEADERS...
   local line
   line=$("$build/bench/openloop" "$addr" /v1/images/generations "$tmp/small.json" "$rate" 16 "$small_s" "$@" ||
          echo "failed")
-  printf '%-10s %6s req/s offered: %s\n' "$name" "$rate" "$line"
+  printf '%-11s %6s req/s offered: %s\n' "$name" "$rate" "$line"
   echo "$line" | awk '{for (i = 1; i < NF; i++) if ($i == "p99") print $(i+1)}' >"$tmp/olp99.$name.$rate"
 }
 for rate in 500 5000 10000 20000; do
@@ -161,10 +184,11 @@ for rate in 500 5000 10000 20000; do
   ol imagegate "127.0.0.1:$ig" $rate
   ol ig-2core "127.0.0.1:$ig2" $rate
   ol haproxy "127.0.0.1:$hp" $rate
+  ol relay-floor "127.0.0.1:$fl" $rate
   awk -v d="$(cat "$tmp/olp99.direct.$rate")" -v i="$(cat "$tmp/olp99.imagegate.$rate")" \
     -v i2="$(cat "$tmp/olp99.ig-2core.$rate")" -v r=$rate \
-    -v h="$(cat "$tmp/olp99.haproxy.$rate")" \
-    'BEGIN{printf "  added p99 at %s req/s: imagegate %.2f ms, 2-core imagegate %.2f ms, haproxy %.2f ms\n", r, i-d, i2-d, h-d}'
+    -v h="$(cat "$tmp/olp99.haproxy.$rate")" -v f="$(cat "$tmp/olp99.relay-floor.$rate")" \
+    'BEGIN{printf "  added p99 at %s req/s: imagegate %.2f ms, 2-core imagegate %.2f ms, haproxy %.2f ms, relay-floor %.2f ms\n", r, i-d, i2-d, h-d, f-d}'
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
