@@ -1054,9 +1054,22 @@ open_journal(struct sqlite_store *s, const char *dir, struct ig_error *err)
     return rc < 0 ? -1 : 0;
 }
 
+/* SQLite counts every allocation it makes under a global mutex unless told
+ * not to, for sqlite3_memory_used, which imagegate never reads. Only
+ * possible before SQLite is initialised; if something initialised it
+ * first, the call is refused and nothing changes. */
+static void
+sqlite_setup(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        ig_log(IG_LOG_DEBUG, "sqlite_memstatus_kept", NULL);
+}
+
 int
 store_sqlite_open(struct store *st, const char *dir, struct ig_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     struct sqlite_store *s = ig_calloc(1, sizeof *s);
     if (!s)
         return ig_error_set(err, 500, "out_of_memory", "out of memory opening the store");
