@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* json.c -- depth-limited JSON parsing, and a string writer. */
+/* json.c -- depth-limited JSON parsing, a string writer, and a compact
+ * serialiser for jansson trees. */
 #include "core/json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,25 +46,24 @@ ig_json_parse(const char *text, size_t len, int max_depth, struct ig_error *err)
     return v;
 }
 
-int
-ig_json_put_string(struct ig_buf *b, const char *s)
+/* s[0..n) as a string literal, escaped as jansson escapes it (ig_json_dump
+ * promises the same bytes as json_dumps): the two mandatory escapes, the
+ * short forms for five controls, \u00XX in capitals for the others. */
+static int
+put_stringn(struct ig_buf *b, const char *s, size_t n)
 {
-    if (!s)
-        return ig_buf_append(b, "null", 4);
-    static const char hexd[] = "0123456789abcdef";
-    if (ig_buf_reserve(b, strlen(s) + 2) != 0 || ig_buf_append(b, "\"", 1) != 0)
+    static const char hexd[] = "0123456789ABCDEF";
+    if (ig_buf_reserve(b, n + 2) != 0 || ig_buf_append(b, "\"", 1) != 0)
         return -1;
-    const char *run = s;
-    for (const char *p = s;; p++) {
+    const char *run = s, *end = s + n;
+    for (const char *p = s; p < end; p++) {
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         if (ig_buf_append(b, run, (size_t)(p - run)) != 0)
             return -1;
-        if (!c)
-            break;
         char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
+        size_t k = 2;
         switch (c) {
         case '"': case '\\': break;
         case '\n': esc[1] = 'n'; break;
@@ -76,13 +77,111 @@ ig_json_put_string(struct ig_buf *b, const char *s)
             esc[3] = '0';
             esc[4] = hexd[c >> 4];
             esc[5] = hexd[c & 15];
-            n = 6;
+            k = 6;
         }
-        if (ig_buf_append(b, esc, n) != 0)
+        if (ig_buf_append(b, esc, k) != 0)
             return -1;
         run = p + 1;
     }
+    if (ig_buf_append(b, run, (size_t)(end - run)) != 0)
+        return -1;
     return ig_buf_append(b, "\"", 1);
+}
+
+int
+ig_json_put_string(struct ig_buf *b, const char *s)
+{
+    return s ? put_stringn(b, s, strlen(s)) : ig_buf_append(b, "null", 4);
+}
+
+/* A real as jansson writes one (jsonp_dtostr): 17 significant digits, a
+ * ".0" when that reads as an integer, no '+' or leading zeros in the
+ * exponent. */
+static int
+put_real(struct ig_buf *b, double v)
+{
+    char t[40];
+    int n = snprintf(t, sizeof t - 3, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof t - 3 || !isfinite(v))
+        return -1;
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '-')
+            to = ++from;
+        else if (*from == '+')
+            from++;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(t);
+    }
+    return ig_buf_append(b, t, (size_t)n);
+}
+
+static int
+dump(const json_t *v, struct ig_buf *b, int depth)
+{
+    if (depth > IG_JSON_DUMP_DEPTH)
+        return -1;
+    char t[32];
+    int n;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (ig_buf_append(b, "{", 1) != 0)
+            return -1;
+        int first = 1;
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it), first = 0) {
+            const char *key = json_object_iter_key(it);
+            if ((!first && ig_buf_append(b, ",", 1) != 0) ||
+                put_stringn(b, key, json_object_iter_key_len(it)) != 0 ||
+                ig_buf_append(b, ":", 1) != 0 ||
+                dump(json_object_iter_value(it), b, depth + 1) != 0)
+                return -1;
+        }
+        return ig_buf_append(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+        if (ig_buf_append(b, "[", 1) != 0)
+            return -1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if ((i && ig_buf_append(b, ",", 1) != 0) ||
+                dump(json_array_get(v, i), b, depth + 1) != 0)
+                return -1;
+        return ig_buf_append(b, "]", 1);
+    }
+    case JSON_STRING:
+        return put_stringn(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        n = snprintf(t, sizeof t, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return n < 0 ? -1 : ig_buf_append(b, t, (size_t)n);
+    case JSON_REAL:
+        return put_real(b, json_real_value(v));
+    case JSON_TRUE:
+        return ig_buf_append(b, "true", 4);
+    case JSON_FALSE:
+        return ig_buf_append(b, "false", 5);
+    case JSON_NULL:
+        return ig_buf_append(b, "null", 4);
+    }
+    return -1;
+}
+
+int
+ig_json_dump(const json_t *v, struct ig_buf *b)
+{
+    size_t was = b->len;
+    if (v && dump(v, b, 0) == 0)
+        return 0;
+    b->len = was;
+    if (b->data)
+        b->data[was] = '\0';
+    return -1;
 }
 
 void

@@ -24,6 +24,16 @@ json_t *ig_json_parse(const char *text, size_t len, int max_depth, struct ig_err
  * tree. Bytes of 0x80 and up are copied as they are: s must be UTF-8. */
 int ig_json_put_string(struct ig_buf *b, const char *s);
 
+/* Appends v as compact JSON text: the bytes json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives, without what makes json_dumps slow for the small
+ * trees written per job (a "%p" key in a hash table per object and array,
+ * to find cycles, and a callback per token): 6 % of the instructions
+ * of a relayed request went to dumping its adapter's provenance. A tree
+ * deeper than IG_JSON_DUMP_DEPTH (a cycle, say) fails: -1, with b as it
+ * was. Also -1 when out of memory. */
+#define IG_JSON_DUMP_DEPTH 2048
+int ig_json_dump(const json_t *v, struct ig_buf *b);
+
 /* A writer with a sticky error, so that a known shape is written as a run
  * of statements and checked once at the end: ig_jw_end is 0, or -1 when
  * any append ran out of memory (the buffer is then incomplete). */

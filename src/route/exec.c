@@ -8,11 +8,11 @@
 #include "route/exec.h"
 #include "backends/local/local.h"
 #include "core/alloc.h"
+#include "core/json.h"
 #include "route/sched.h"
 
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 struct exec_ctx {
@@ -72,9 +72,10 @@ finish(struct pending *p, struct be_result *r)
     memset(&r->raw, 0, sizeof r->raw);
     memcpy(o.raw_type, r->raw_type, sizeof o.raw_type);
     if (r->provenance) {
-        char *text = json_dumps(r->provenance, JSON_COMPACT);
-        o.provenance = text ? ig_strdup(text) : NULL;
-        free(text);
+        struct ig_buf text = {0};
+        if (ig_json_dump(r->provenance, &text) == 0)
+            o.provenance = ig_buf_steal(&text, NULL);
+        ig_buf_free(&text);
     }
     route_done_fn done = p->done;
     void *cookie = p->cookie;

@@ -6,14 +6,17 @@
  * the decoders and the item walk stay inside those values; an object item
  * scans again on its own, as jscan.h promises. And it is held against
  * jansson: where the two check the same things (comparable()), they accept
- * and refuse the same documents. A disagreement aborts, so that libFuzzer
- * keeps the input. */
+ * and refuse the same documents. What jansson parses, ig_json_dump writes
+ * as the same bytes as json_dumps, with numbers read as integers and as
+ * reals. A disagreement aborts, so that libFuzzer keeps the input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/jscan.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,6 +80,23 @@ walk_value(const char *doc, size_t len, const struct ig_jfield *f)
     }
 }
 
+/* doc parsed with flags, written by both: the same bytes, or neither. */
+static void
+dump_agrees(const char *doc, size_t size, size_t flags)
+{
+    json_t *v = json_loadb(doc, size, flags | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+    if (!v)
+        return;
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct ig_buf got = {0};
+    int rc = ig_json_dump(v, &got);
+    check(want ? rc == 0 && strlen(want) == got.len && memcmp(want, got.data, got.len) == 0
+               : rc != 0);
+    free(want);
+    ig_buf_free(&got);
+    json_decref(v);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -101,5 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(j);
     if (comparable(doc, size, &je, jansson_ok))
         check(jansson_ok == (rc == 0));
+    dump_agrees(doc, size, 0);
+    dump_agrees(doc, size, JSON_DECODE_INT_AS_REAL);
     return 0;
 }

@@ -291,6 +291,52 @@ test_long_strings_every_position(void **state)
     }
 }
 
+/* ig_json_dump writes what json_dumps writes (the fuzz target compares the
+ * two on every input); here its failures: a tree deeper than its cap, and
+ * every allocation failing in turn, each -1 with the buffer as it was. */
+static void
+test_dump_failures_leave_buffer(void **state)
+{
+    (void)state;
+    json_t *deep = json_array(), *inner = deep;
+    for (int i = 0; i < IG_JSON_DUMP_DEPTH + 1; i++) {
+        json_t *next = json_array();
+        json_array_append_new(inner, next);
+        inner = next;
+    }
+    struct ig_buf b = {0};
+    assert_int_equal(ig_buf_puts(&b, "kept"), 0);
+    assert_int_equal(ig_json_dump(deep, &b), -1);
+    assert_string_equal(b.data, "kept");
+    json_decref(deep);
+    assert_int_equal(ig_json_dump(NULL, &b), -1);
+    assert_string_equal(b.data, "kept");
+    ig_buf_free(&b);
+
+    json_t *v = json_pack("{s:s,s:[i,f,b,n],s:{s:s}}", "a", "x\ny", "list", 7, 0.5, 1, "o",
+                          "pad", "0123456789012345678901234567890123456789012345678901234567890123"
+                                 "4567890123456789012345678901234567890123456789012345678901234567"
+                                 "8901234567890123456789012345678901234567890123456789012345678901"
+                                 "2345678901234567890123456789012345678901234567890123456789");
+    char *want = json_dumps(v, JSON_COMPACT);
+    for (unsigned long fail = 1;; fail++) {
+        struct ig_buf out = {0};
+        ig_alloc_fail_at(fail);
+        int rc = ig_json_dump(v, &out);
+        ig_alloc_fail_at(0);
+        if (rc == 0) {
+            assert_string_equal(out.data, want);
+            ig_buf_free(&out);
+            assert_true(fail > 1);
+            break;
+        }
+        assert_int_equal(out.len, 0);
+        ig_buf_free(&out);
+    }
+    free(want);
+    json_decref(v);
+}
+
 int
 main(void)
 {
@@ -301,6 +347,7 @@ main(void)
         cmocka_unit_test(test_decoders_match_jansson),
         cmocka_unit_test(test_string_writer_round_trips),
         cmocka_unit_test(test_long_strings_every_position),
+        cmocka_unit_test(test_dump_failures_leave_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
