@@ -2,6 +2,7 @@
 /* json.c -- depth-limited JSON parsing, a string writer, and a compact
  * serialiser for jansson trees. */
 #include "core/json.h"
+#include "core/str.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -128,8 +129,7 @@ dump(const json_t *v, struct ig_buf *b, int depth)
 {
     if (depth > IG_JSON_DUMP_DEPTH)
         return -1;
-    char t[32];
-    int n;
+    char t[IG_INT_TEXT];
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         if (ig_buf_append(b, "{", 1) != 0)
@@ -158,8 +158,7 @@ dump(const json_t *v, struct ig_buf *b, int depth)
     case JSON_STRING:
         return put_stringn(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        n = snprintf(t, sizeof t, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return n < 0 ? -1 : ig_buf_append(b, t, (size_t)n);
+        return ig_buf_append(b, t, ig_fmt_ll(t, json_integer_value(v)));
     case JSON_REAL:
         return put_real(b, json_real_value(v));
     case JSON_TRUE:

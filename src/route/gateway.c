@@ -16,6 +16,7 @@
 #include "route/limit.h"
 #include "route/route.h"
 #include "route/sched.h"
+#include "core/str.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -497,8 +498,8 @@ route_admit(struct route_gateway *gw, const char *tenant_name, const struct ig_t
             size_t why_size)
 {
     char bname[128], tname[128];
-    snprintf(bname, sizeof bname, "backend:%s", b->name);
-    snprintf(tname, sizeof tname, "tenant:%s", tenant_name);
+    ig_sjoin(bname, sizeof bname, "backend:", b->name);
+    ig_sjoin(tname, sizeof tname, "tenant:", tenant_name);
     struct route_limit_spec bs = route_backend_spec(b);
     struct route_limit_spec ts = {0};
     if (t)
@@ -518,9 +519,9 @@ route_release(struct route_gateway *gw, const char *tenant_name, const char *bac
               const char *holder)
 {
     char name[128];
-    snprintf(name, sizeof name, "backend:%s", backend);
+    ig_sjoin(name, sizeof name, "backend:", backend);
     route_limits_release(gw->limits, name, holder);
-    snprintf(name, sizeof name, "tenant:%s", tenant_name);
+    ig_sjoin(name, sizeof name, "tenant:", tenant_name);
     route_limits_release(gw->limits, name, holder);
 }
 

@@ -29,6 +29,7 @@
 #include "route/limit.h"
 #include "route/route.h"
 #include "route/sched.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,9 +316,9 @@ license_header(const struct ig_contract *k, char *out, size_t size)
 {
     const char *names[4];
     int n = route_license_flag_names(k, names);
-    size_t len = (size_t)snprintf(out, size, "%s;", k->license.id ? k->license.id : "unknown");
-    for (int i = 0; i < n && len < size; i++)
-        len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : " ", names[i]);
+    size_t len = ig_sjoin(out, size, k->license.id ? k->license.id : "unknown", ";");
+    for (int i = 0; i < n; i++)
+        len += ig_sjoin(out + len, size - len, i ? "," : " ", names[i]);
 }
 
 /* The relay's provenance, the same fields the engine writes for a job,
@@ -382,7 +383,11 @@ record_text(const struct relay *rl, const struct route_outcome *o, const char *p
     if (rl->res.ok) {
         ig_jw_raw(&w, "{\"outputs\":[{\"mime\":");
         ig_jw_str(&w, o->images[0].mime);
-        ig_jw_printf(&w, ",\"bytes\":%zu}],\"provenance\":", image_bytes(&o->images[0]));
+        char bytes[IG_INT_TEXT];
+        ig_fmt_ull(bytes, image_bytes(&o->images[0]));
+        ig_jw_raw(&w, ",\"bytes\":");
+        ig_jw_raw(&w, bytes);
+        ig_jw_raw(&w, "}],\"provenance\":");
         ig_jw_raw(&w, prov);
         ig_jw_raw(&w, "}");
     } else {
@@ -425,9 +430,9 @@ on_outcome(void *cookie, struct route_outcome *o)
         ig_error_set(&err, 502, "malformed_response", "the backend answered with no image");
     }
     char snapshot_code[48];
-    snprintf(snapshot_code, sizeof snapshot_code, "%s", ok ? "ok" : err.code);
+    ig_scopy(snapshot_code, sizeof snapshot_code, ok ? "ok" : err.code);
     char lname[128];
-    snprintf(lname, sizeof lname, "backend:%s", bname);
+    ig_sjoin(lname, sizeof lname, "backend:", bname);
     route_limits_breaker_record(gw->limits, lname, ok || !vendor_fault(err.code), now);
     const char *att_labels[] = {bname, snapshot_code};
     ig_metric_add(gw->m_attempts, att_labels, 1);
@@ -446,10 +451,10 @@ on_outcome(void *cookie, struct route_outcome *o)
         if (raw->len) {
             rl->res.answer = *raw;
             memset(raw, 0, sizeof *raw);
-            snprintf(rl->res.content_type, sizeof rl->res.content_type, "%s",
+            ig_scopy(rl->res.content_type, sizeof rl->res.content_type,
                      o->raw_type[0] ? o->raw_type : "application/json");
         } else if (answer_from_images(o, &rl->res.answer) == 0) {
-            snprintf(rl->res.content_type, sizeof rl->res.content_type, "application/json");
+            ig_scopy(rl->res.content_type, sizeof rl->res.content_type, "application/json");
         } else {
             rl->res.ok = 0;
             ig_error_set(&rl->res.err, 500, "out_of_memory", "out of memory");
@@ -526,7 +531,7 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
         return 0;
     long now = route_now_ms();
     char bname[128];
-    snprintf(bname, sizeof bname, "backend:%s", b->name);
+    ig_sjoin(bname, sizeof bname, "backend:", b->name);
     struct route_limit_spec bs = route_backend_spec(b);
     if (!route_limits_breaker_allow(gw->limits, bname, &bs, now))
         return 0;
@@ -537,7 +542,7 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
         ig_free(rl);
         return ig_error_set(err, 500, "random", "no randomness for a job id");
     }
-    snprintf(rl->holder, sizeof rl->holder, "%s/1", rl->res.job_id);
+    ig_sjoin(rl->holder, sizeof rl->holder, rl->res.job_id, "/1");
     long wait_ms = 0;
     if (route_admit(gw, rr->tenant, tenant, b, need.n, rl->holder, &wait_ms, why, sizeof why) !=
         1) {
@@ -547,7 +552,7 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
     rl->gw = gw;
     rl->backend = b;
     rl->tenant = tenant;
-    snprintf(rl->tenant_name, sizeof rl->tenant_name, "%s", rr->tenant);
+    ig_scopy(rl->tenant_name, sizeof rl->tenant_name, rr->tenant);
     rl->more_rungs = more;
     rl->price = price;
     rl->n = need.n;

@@ -17,6 +17,7 @@
 #include "route/gateway.h"
 #include "route/sched.h"
 #include "store/store.h"
+#include "core/str.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,8 +70,8 @@ add_common_headers(struct srv_req *r, struct MHD_Response *resp)
 static void
 observe(struct srv_req *r, unsigned status)
 {
-    char code[8];
-    snprintf(code, sizeof code, "%u", status);
+    char code[IG_INT_TEXT];
+    ig_fmt_ull(code, status);
     const char *labels[] = {r->method, code};
     ig_metric_add(r->srv->m_requests, labels, 1);
     const char *l2[] = {r->method};
@@ -263,8 +264,7 @@ authenticate(struct srv_req *r, struct ig_error *err)
         r->tenant = ig_config_tenant(cfg, "default");
         if (!r->tenant && cfg->n_tenants)
             r->tenant = &cfg->tenants[0];
-        snprintf(r->tenant_name, sizeof r->tenant_name, "%s",
-                 r->tenant ? r->tenant->name : "default");
+        ig_scopy(r->tenant_name, sizeof r->tenant_name, r->tenant ? r->tenant->name : "default");
         return 0;
     }
     const char *auth = srv_header(r, "Authorization");
@@ -274,14 +274,17 @@ authenticate(struct srv_req *r, struct ig_error *err)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_Digest(key, strlen(key), md, &n, EVP_sha256(), NULL);
+    static const char hexd[] = "0123456789abcdef";
     char want[7 + 65] = "sha256:";
-    for (unsigned i = 0; i < n; i++)
-        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < n && i < 32; i++) {
+        want[7 + 2 * i] = hexd[md[i] >> 4];
+        want[8 + 2 * i] = hexd[md[i] & 15];
+    }
     for (size_t t = 0; t < cfg->n_tenants; t++)
         for (size_t k = 0; k < cfg->tenants[t].n_key_hashes; k++)
             if (strcmp(cfg->tenants[t].key_hashes[k], want) == 0) {
                 r->tenant = &cfg->tenants[t];
-                snprintf(r->tenant_name, sizeof r->tenant_name, "%s", r->tenant->name);
+                ig_scopy(r->tenant_name, sizeof r->tenant_name, r->tenant->name);
                 return 0;
             }
     return ig_error_set(err, 401, "unauthorized", "the API key is not valid");
@@ -548,7 +551,7 @@ srv_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (rid && strlen(rid) < sizeof r->id && strspn(rid, "abcdefghijklmnopqrstuvwxyz"
                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                             "0123456789-_.") == strlen(rid))
-            snprintf(r->id, sizeof r->id, "%s", rid);
+            ig_scopy(r->id, sizeof r->id, rid);
         else
             store_new_id(r->id, "req");
         *req_cls = r;

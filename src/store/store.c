@@ -7,6 +7,7 @@
  * the result. */
 #include "store/internal.h"
 #include "core/alloc.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,7 +93,7 @@ store_new_id(char out[40], const char *prefix)
     clock_gettime(CLOCK_REALTIME, &ts);
     unsigned long long ms = (unsigned long long)ts.tv_sec * 1000ull +
                             (unsigned long long)(ts.tv_nsec / 1000000);
-    size_t n = (size_t)snprintf(out, 40, "%s_", prefix);
+    size_t n = ig_sjoin(out, 40, prefix, "_");
     if (n + 26 > 39)
         return -1;
     for (int i = 9; i >= 0; i--, ms >>= 5)
