@@ -54,10 +54,24 @@ static int
 put_stringn(struct ig_buf *b, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789ABCDEF";
-    if (ig_buf_reserve(b, n + 2) != 0 || ig_buf_append(b, "\"", 1) != 0)
+    if (ig_buf_reserve(b, n + 2) != 0)
         return -1;
-    const char *run = s, *end = s + n;
-    for (const char *p = s; p < end; p++) {
+    const char *end = s + n, *p = s;
+    while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    if (p == end) {   /* nothing to escape, the common case: one copy */
+        char *o = b->data + b->len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    if (ig_buf_append(b, "\"", 1) != 0)
+        return -1;
+    const char *run = s;
+    for (; p < end; p++) {   /* what came before p needs no escape */
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
