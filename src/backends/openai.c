@@ -313,7 +313,7 @@ openai_poll(struct be_call *c)
     if (fp)
         json_object_set_new(p, "fingerprint", json_string(fp));
     if (f[1].type == IG_J_OBJECT) {
-        json_t *usage = json_loadb(doc + f[1].off, f[1].len, 0, NULL);
+        json_t *usage = ig_json_from_scanned(doc + f[1].off, f[1].len);
         if (usage)
             json_object_set_new(p, "usage", usage);
     }

@@ -2,11 +2,15 @@
 /* json.c -- depth-limited JSON parsing, a string writer, and a compact
  * serialiser for jansson trees. */
 #include "core/json.h"
+#include "core/alloc.h"
+#include "core/jscan.h"
 #include "core/str.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -242,4 +246,149 @@ int
 ig_jw_end(const struct ig_jw *w)
 {
     return w->failed ? -1 : 0;
+}
+
+/* ---- Trees from text jscan accepted ---------------------------------------- */
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The string literal at p (its opening quote) decoded into a new buffer:
+ * *len is its length, *after the byte after its closing quote. NULL when it
+ * is not a string jansson would take (an escape a C string cannot hold) or
+ * out of memory. */
+static char *
+literal(const char *doc, const char *p, const char *end, const char **after, size_t *len)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    const char *q = p + 1;
+    while (q < end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q >= end)
+        return NULL;
+    struct ig_jfield f = {.type = IG_J_STRING, .off = (size_t)(p - doc),
+                          .len = (size_t)(q + 1 - p)};
+    char *out = ig_malloc(f.len);
+    if (!out || ig_jscan_string(doc, &f, out, f.len) != 0) {
+        ig_free(out);
+        return NULL;
+    }
+    *len = strlen(out);
+    *after = q + 1;
+    return out;
+}
+
+/* A number as jansson reads one: an integer unless it has a fraction or an
+ * exponent, and refused when it does not fit (an integer past long long, a
+ * real past double). */
+static json_t *
+number(const char *p, const char *end, const char **after)
+{
+    const char *q = p;
+    int real = 0;
+    for (; q < end && *q && strchr("+-0123456789.eE", *q); q++)
+        if (*q == '.' || *q == 'e' || *q == 'E')
+            real = 1;
+    char t[64];
+    size_t n = (size_t)(q - p);
+    if (n == 0 || n >= sizeof t)
+        return NULL;   /* jscan's numbers are short; a long one goes the slow way */
+    memcpy(t, p, n);
+    t[n] = '\0';
+    char *stop;
+    errno = 0;
+    *after = q;
+    if (real) {
+        double d = strtod(t, &stop);
+        return *stop || !isfinite(d) ? NULL : json_real(d);
+    }
+    long long v = strtoll(t, &stop, 10);
+    return *stop || errno == ERANGE ? NULL : json_integer(v);
+}
+
+static json_t *
+build(const char *doc, const char *p, const char *end, const char **after, int depth)
+{
+    p = skip_ws(p, end);
+    if (p >= end || depth > IG_JSON_DUMP_DEPTH)
+        return NULL;
+    size_t len;
+    if (*p == '"') {
+        char *s = literal(doc, p, end, after, &len);
+        json_t *v = s ? json_stringn(s, len) : NULL;   /* checks the UTF-8 */
+        ig_free(s);
+        return v;
+    }
+    if (*p == '{' || *p == '[') {
+        int obj = *p == '{';
+        char close = obj ? '}' : ']';
+        json_t *c = obj ? json_object() : json_array();
+        p = skip_ws(p + 1, end);
+        if (c && p < end && *p == close) {
+            *after = p + 1;
+            return c;
+        }
+        while (c) {
+            char *key = NULL;
+            if (obj) {
+                key = literal(doc, p, end, &p, &len);
+                p = key ? skip_ws(p, end) : end;
+                if (p >= end || *p != ':') {
+                    ig_free(key);
+                    break;
+                }
+                p++;
+            }
+            json_t *v = build(doc, p, end, &p, depth + 1);
+            int rc = !v  ? -1
+                     : obj ? json_object_setn_new(c, key, len, v)
+                           : json_array_append_new(c, v);
+            ig_free(key);
+            p = skip_ws(p, end);
+            if (rc != 0 || p >= end)
+                break;
+            if (*p == close) {
+                *after = p + 1;
+                return c;
+            }
+            if (*p != ',')
+                break;
+            p = skip_ws(p + 1, end);
+        }
+        json_decref(c);
+        return NULL;
+    }
+    static const struct { const char *text; size_t len; } lit[] = {
+        {"true", 4}, {"false", 5}, {"null", 4}};
+    for (int i = 0; i < 3; i++)
+        if ((size_t)(end - p) >= lit[i].len && memcmp(p, lit[i].text, lit[i].len) == 0) {
+            *after = p + lit[i].len;
+            return i == 0 ? json_true() : i == 1 ? json_false() : json_null();
+        }
+    return number(p, end, after);
+}
+
+json_t *
+ig_json_walk(const char *text, size_t len)
+{
+    const char *end = text + len, *after = NULL;
+    json_t *v = build(text, text, end, &after, 0);
+    if (v && skip_ws(after, end) != end) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
+json_t *
+ig_json_from_scanned(const char *text, size_t len)
+{
+    json_t *v = ig_json_walk(text, len);
+    return v ? v : json_loadb(text, len, JSON_DECODE_ANY, NULL);
 }

@@ -34,6 +34,20 @@ int ig_json_put_string(struct ig_buf *b, const char *s);
 #define IG_JSON_DUMP_DEPTH 2048
 int ig_json_dump(const json_t *v, struct ig_buf *b);
 
+/* The tree of text[0..len), one JSON value that ig_jscan has accepted (a
+ * field of a vendor's answer, say): what json_loadb(text, len,
+ * JSON_DECODE_ANY) gives, built straight from the text. jansson's loader
+ * reads through a callback per byte and costs ~170 instructions a byte on
+ * a short object, more than the rest of reading a relayed answer. Where the
+ * text is anything this walk does not take as it is, it goes to json_loadb,
+ * so the answer is always jansson's: NULL where jansson refuses the text
+ * (an integer past long long, invalid UTF-8) or out of memory. */
+json_t *ig_json_from_scanned(const char *text, size_t len);
+/* The walk alone: jansson's tree, or NULL for text it does not take as it
+ * is (what jansson refuses, a number of 64 characters or more) and when
+ * out of memory. For the tests, which hold it against json_loadb. */
+json_t *ig_json_walk(const char *text, size_t len);
+
 /* A writer with a sticky error, so that a known shape is written as a run
  * of statements and checked once at the end: ig_jw_end is 0, or -1 when
  * any append ran out of memory (the buffer is then incomplete). */

@@ -8,7 +8,8 @@
  * jansson: where the two check the same things (comparable()), they accept
  * and refuse the same documents. What jansson parses, ig_json_dump writes
  * as the same bytes as json_dumps, with numbers read as integers and as
- * reals. A disagreement aborts, so that libFuzzer keeps the input. */
+ * reals; and what jscan accepts, ig_json_walk reads as json_loadb does (or
+ * leaves to it). A disagreement aborts, so that libFuzzer keeps the input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,6 +122,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(j);
     if (comparable(doc, size, &je, jansson_ok))
         check(jansson_ok == (rc == 0));
+    if (rc == 0) {
+        /* What jscan accepts, the walk reads as jansson does, or leaves to it. */
+        json_t *want = json_loadb(doc, size, JSON_DECODE_ANY, NULL);
+        json_t *got = ig_json_walk(doc, size);
+        check(!got || (want && json_equal(got, want)));
+        json_decref(got);
+        json_decref(want);
+    }
     dump_agrees(doc, size, 0);
     dump_agrees(doc, size, JSON_DECODE_INT_AS_REAL);
     return 0;

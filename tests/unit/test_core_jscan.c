@@ -337,6 +337,47 @@ test_dump_failures_leave_buffer(void **state)
     json_decref(v);
 }
 
+/* ig_json_walk builds the tree json_loadb builds, without falling back to
+ * it, for what vendors send (the fuzz target holds the two against each
+ * other on every input jscan accepts); where jansson refuses the text, so
+ * does ig_json_from_scanned; and with every allocation of the walk
+ * failing in turn, the answer is still jansson's. */
+static void
+test_walk_reads_as_jansson(void **state)
+{
+    (void)state;
+    const char *texts[] = {
+        "{\"input_tokens\":50,\"output_tokens\":272,\"total_tokens\":322,"
+        "\"input_tokens_details\":{\"text_tokens\":50,\"image_tokens\":0}}",
+        " [1, -2.5e+3, 0.25, -0, 1E2, true, false, null, {\"b\": [[]]}, \"\"] ",
+        "{\"s\":\"tab\\there \\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/\",\"\":{},\"dup\":1,\"dup\":2}",
+        "\"caf\xc3\xa9\"", "-9223372036854775808", "1.7976931348623157e308", "[]",
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        json_t *want = json_loadb(texts[k], strlen(texts[k]), JSON_DECODE_ANY, NULL);
+        json_t *got = ig_json_walk(texts[k], strlen(texts[k]));
+        assert_non_null(want);
+        if (!got || !json_equal(got, want))
+            fail_msg("walk of %s differs from jansson", texts[k]);
+        json_decref(got);
+        for (unsigned long fail = 1; fail < 40; fail++) {
+            ig_alloc_fail_at(fail);
+            got = ig_json_from_scanned(texts[k], strlen(texts[k]));
+            ig_alloc_fail_at(0);
+            assert_true(got && json_equal(got, want));
+            json_decref(got);
+        }
+        json_decref(want);
+    }
+    const char *refused[] = {"9223372036854775808", "{\"a\":\"\\u0000\"}", "\"\xff\"",
+                             "{\"\xc3\":1}", "1e999", "[1,]", "{\"a\" 1}", "[1] 2"};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        assert_null(json_loadb(refused[k], strlen(refused[k]), JSON_DECODE_ANY, NULL));
+        assert_null(ig_json_walk(refused[k], strlen(refused[k])));
+        assert_null(ig_json_from_scanned(refused[k], strlen(refused[k])));
+    }
+}
+
 int
 main(void)
 {
@@ -348,6 +389,7 @@ main(void)
         cmocka_unit_test(test_string_writer_round_trips),
         cmocka_unit_test(test_long_strings_every_position),
         cmocka_unit_test(test_dump_failures_leave_buffer),
+        cmocka_unit_test(test_walk_reads_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
