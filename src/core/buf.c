@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +17,11 @@
 static int
 room(struct ig_buf *b, size_t n)
 {
+    if (n >= SIZE_MAX - b->len)   /* len + n + 1 would wrap */
+        return -1;
     size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
     if (!b->cap && need < BUF_FIRST)
         need = BUF_FIRST;
     void *data = b->data;

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/secret.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,17 @@ test_buf(void **state)
     assert_int_equal(b.len, 0);
     assert_true(b.cap >= len);   /* memory kept for reuse */
     assert_int_equal(ig_buf_append(&b, "ab", 2), 0);
+    /* A size that would wrap len + n + 1 is refused, not taken as small. */
+    assert_int_equal(ig_buf_reserve(&b, SIZE_MAX - 1), -1);
+    assert_int_equal(ig_buf_reserve(&b, SIZE_MAX - b.len), -1);
+    assert_string_equal(b.data, "ab");
+    /* Formatting into the room left, and growing when it is too short. */
+    size_t cap = b.cap;
+    assert_int_equal(ig_buf_printf(&b, "%0*d", (int)cap, 7), 0);
+    assert_int_equal(b.len, 2 + cap);
+    assert_int_equal(b.data[b.len - 1], '7');
+    b.len = 2;
+    b.data[2] = '\0';
     size_t n;
     char *s = ig_buf_steal(&b, &n);
     assert_string_equal(s, "ab");
