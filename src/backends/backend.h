@@ -110,7 +110,7 @@ struct be_exchange {
     long status;
     struct ig_buf answer;
     char content_type[128];
-    struct curl_slist *answer_headers;   /* "name: value" lines, as received */
+    struct ig_buf answer_headers;    /* "name: value" lines as received, each ending in a NUL */
     int over_cap;
     CURLcode curl_code;
 };

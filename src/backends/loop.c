@@ -97,17 +97,18 @@ on_header(char *p, size_t size, size_t n, void *ud)
     struct be_call *c = ud;
     size_t len = size * n;
     c->got_header = 1;
-    /* Only "name: value" lines; the status line and the blank end are not headers. */
+    /* Only "name: value" lines; the status line and the blank end are not
+     * headers. One buffer for all of them, not a list node and a copy
+     * each: a relay's answer has half a dozen. A line is cut at 1023
+     * bytes; one that cannot be kept (out of memory) is left out. */
     if (len > 2 && memchr(p, ':', len) && strncmp(p, "HTTP/", 5) != 0) {
-        char line[1024];
-        size_t l = len < sizeof line - 1 ? len : sizeof line - 1;
-        memcpy(line, p, l);
-        while (l && (line[l - 1] == '\r' || line[l - 1] == '\n'))
+        size_t l = len < 1023 ? len : 1023;
+        while (l && (p[l - 1] == '\r' || p[l - 1] == '\n'))
             l--;
-        line[l] = '\0';
-        struct curl_slist *h = curl_slist_append(c->x.answer_headers, line);
-        if (h)
-            c->x.answer_headers = h;
+        struct ig_buf *h = &c->x.answer_headers;
+        size_t was = h->len;
+        if (ig_buf_append(h, p, l) != 0 || ig_buf_append(h, "", 1) != 0)
+            h->len = was;
     }
     return len;
 }
@@ -637,7 +638,7 @@ be_call_free(struct be_call *c)
     if (c->x.mime)
         curl_mime_free(c->x.mime);
     ig_buf_free(&c->x.answer);
-    curl_slist_free_all(c->x.answer_headers);
+    ig_buf_free(&c->x.answer_headers);
     curl_slist_free_all(c->x.resolve);
     if (c->easy && c->loop)
         easy_give(c->loop, c->easy);

@@ -43,8 +43,7 @@ exchange_reset(struct be_exchange *x)
     x->status = 0;
     ig_buf_reset(&x->answer);
     x->content_type[0] = '\0';
-    curl_slist_free_all(x->answer_headers);
-    x->answer_headers = NULL;
+    ig_buf_reset(&x->answer_headers);
     x->over_cap = 0;
     x->curl_code = CURLE_OK;
     x->phase = BE_PHASE_SUBMIT;
@@ -98,9 +97,11 @@ const char *
 be_answer_header(const struct be_call *c, const char *name)
 {
     size_t n = strlen(name);
-    for (const struct curl_slist *h = c->x.answer_headers; h; h = h->next)
-        if (strncasecmp(h->data, name, n) == 0 && h->data[n] == ':') {
-            const char *v = h->data + n + 1;
+    const struct ig_buf *h = &c->x.answer_headers;
+    for (const char *line = h->data, *end = h->data + h->len; line && line < end;
+         line += strlen(line) + 1)
+        if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
             while (*v == ' ')
                 v++;
             return v;

@@ -153,11 +153,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         c->x.status = statuses[p[0] % N(statuses)];
         snprintf(c->x.content_type, sizeof c->x.content_type, "%s", types[p[1] % N(types)]);
         c->x.curl_code = CURLE_OK;
-        curl_slist_free_all(c->x.answer_headers);
-        c->x.answer_headers = NULL;
+        ig_buf_reset(&c->x.answer_headers);
         const char *h = headers[p[2] % N(headers)];
         if (h)
-            c->x.answer_headers = curl_slist_append(NULL, h);
+            check(ig_buf_append(&c->x.answer_headers, h, strlen(h) + 1) == 0);
         p = body + len;
         curl_easy_reset(c->easy);
         done = be_call_dispatch(c) == BE_DONE;
