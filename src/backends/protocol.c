@@ -98,7 +98,9 @@ be_answer_header(const struct be_call *c, const char *name)
 {
     size_t n = strlen(name);
     const struct ig_buf *h = &c->x.answer_headers;
-    for (const char *line = h->data, *end = h->data + h->len; line && line < end;
+    if (!h->data)
+        return NULL;   /* no header yet */
+    for (const char *line = h->data, *end = h->data + h->len; line < end;
          line += strlen(line) + 1)
         if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
             const char *v = line + n + 1;
