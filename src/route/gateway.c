@@ -1501,6 +1501,10 @@ route_gateway_new(const struct ig_config *cfg, struct store *st, struct ig_metri
         route_gateway_free(gw);
         return NULL;
     }
+    if (route_relay_heads(gw, err) != 0) {
+        route_gateway_free(gw);
+        return NULL;
+    }
     return gw;
 }
 

@@ -34,6 +34,7 @@ struct route_gateway {
     struct ig_metric *m_jobs, *m_attempts, *m_latency, *m_validation, *m_fallbacks, *m_cost,
         *m_breaker, *m_active, *m_webhooks, *m_budget;
     struct route_journal *journal;   /* the relay's group commit; NULL until the first relay */
+    struct relay_head *relay_heads;  /* per backend of cfg, in its order (relay.c) */
 };
 
 /* A backend's rate, concurrency and breaker limits from its contract. */
@@ -55,5 +56,8 @@ int route_license_flag_names(const struct ig_contract *k, const char *names[4]);
 
 /* Stops the relay's journal after writing what it holds (relay.c). */
 void route_relay_free(struct route_gateway *gw);
+/* What the relay writes the same for every request to a backend, written
+ * once per backend of gw->cfg: 0, or -1 with err (out of memory). */
+int route_relay_heads(struct route_gateway *gw, struct ig_error *err);
 
 #endif

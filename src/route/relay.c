@@ -251,9 +251,20 @@ journal_push(struct route_gateway *gw, struct relay *rl)
     pthread_mutex_unlock(&jn->mu);
 }
 
+/* What the relay writes the same for every request to a backend, written
+ * once when the gateway starts (the config does not change under it). */
+struct relay_head {
+    char *text;                 /* the provenance's first fields: write_head */
+    char license[192];          /* the X-Imagegate-License header: license_header */
+};
+
 void
 route_relay_free(struct route_gateway *gw)
 {
+    for (size_t i = 0; gw->relay_heads && i < gw->cfg->n_backends; i++)
+        ig_free(gw->relay_heads[i].text);
+    ig_free(gw->relay_heads);
+    gw->relay_heads = NULL;
     struct route_journal *jn = gw->journal;
     if (!jn)
         return;
@@ -321,6 +332,73 @@ license_header(const struct ig_contract *k, char *out, size_t size)
         len += ig_sjoin(out + len, size - len, i ? "," : " ", names[i]);
 }
 
+/* The start of the relay's provenance: the backend's own fields, the same
+ * for every request to it. */
+static void
+write_head(const struct ig_backend_cfg *bk, struct ig_jw *w)
+{
+    const struct ig_contract *k = &bk->contract;
+    const char *names[4];
+    int nf = route_license_flag_names(k, names);
+    ig_jw_raw(w, "{\"backend\":");
+    ig_jw_str(w, bk->name);
+    ig_jw_raw(w, ",\"adapter\":");
+    ig_jw_str(w, bk->adapter);
+    if (bk->model) {
+        ig_jw_raw(w, ",\"model\":");
+        ig_jw_str(w, bk->model);
+    }
+    ig_jw_raw(w, ",\"tier\":");
+    ig_jw_str(w, ig_tier_name(k->tier));
+    ig_jw_raw(w, bk->emulated ? ",\"emulated\":true,\"license\":{" : ",\"emulated\":false,\"license\":{");
+    if (k->license.id) {
+        ig_jw_raw(w, "\"id\":");
+        ig_jw_str(w, k->license.id);
+        ig_jw_raw(w, ",");
+    }
+    ig_jw_raw(w, "\"flags\":[");
+    for (int i = 0; i < nf; i++) {
+        if (i)
+            ig_jw_raw(w, ",");
+        ig_jw_str(w, names[i]);
+    }
+    ig_jw_raw(w, "]}");
+}
+
+int
+route_relay_heads(struct route_gateway *gw, struct ig_error *err)
+{
+    size_t n = gw->cfg->n_backends;
+    gw->relay_heads = ig_calloc(n ? n : 1, sizeof *gw->relay_heads);
+    if (!gw->relay_heads)
+        return ig_error_set(err, 500, "out_of_memory", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const struct ig_backend_cfg *bk = &gw->cfg->backends[i];
+        struct ig_buf b = {0};
+        struct ig_jw w = {.b = &b};
+        write_head(bk, &w);
+        if (ig_jw_end(&w) != 0) {
+            ig_buf_free(&b);
+            return ig_error_set(err, 500, "out_of_memory", "out of memory");
+        }
+        gw->relay_heads[i].text = ig_buf_steal(&b, NULL);
+        license_header(&bk->contract, gw->relay_heads[i].license,
+                       sizeof gw->relay_heads[i].license);
+    }
+    return 0;
+}
+
+/* The backend's head, when it is one of the gateway's (it always is: plans
+ * take backends from the config); NULL otherwise. */
+static const struct relay_head *
+head_of(const struct route_gateway *gw, const struct ig_backend_cfg *bk)
+{
+    const struct ig_config *cfg = gw->cfg;
+    if (!gw->relay_heads || bk < cfg->backends || bk >= cfg->backends + cfg->n_backends)
+        return NULL;
+    return &gw->relay_heads[bk - cfg->backends];
+}
+
 /* The relay's provenance, the same fields the engine writes for a job,
  * written as text: the relay's whole budget per request is a few tens of
  * microseconds, and building, dumping and re-parsing jansson trees was a
@@ -330,33 +408,12 @@ provenance_text(const struct relay *rl, const struct route_outcome *o, int ok, c
                 const struct ig_error *err, struct ig_buf *b)
 {
     const struct ig_backend_cfg *bk = rl->backend;
-    const struct ig_contract *k = &bk->contract;
-    const char *names[4];
-    int nf = route_license_flag_names(k, names);
+    const struct relay_head *head = head_of(rl->gw, bk);
     struct ig_jw w = {.b = b};
-    ig_jw_raw(&w, "{\"backend\":");
-    ig_jw_str(&w, bk->name);
-    ig_jw_raw(&w, ",\"adapter\":");
-    ig_jw_str(&w, bk->adapter);
-    if (bk->model) {
-        ig_jw_raw(&w, ",\"model\":");
-        ig_jw_str(&w, bk->model);
-    }
-    ig_jw_raw(&w, ",\"tier\":");
-    ig_jw_str(&w, ig_tier_name(k->tier));
-    ig_jw_raw(&w, bk->emulated ? ",\"emulated\":true,\"license\":{" : ",\"emulated\":false,\"license\":{");
-    if (k->license.id) {
-        ig_jw_raw(&w, "\"id\":");
-        ig_jw_str(&w, k->license.id);
-        ig_jw_raw(&w, ",");
-    }
-    ig_jw_raw(&w, "\"flags\":[");
-    for (int i = 0; i < nf; i++) {
-        if (i)
-            ig_jw_raw(&w, ",");
-        ig_jw_str(&w, names[i]);
-    }
-    ig_jw_raw(&w, "]}");
+    if (head)
+        ig_jw_raw(&w, head->text);
+    else
+        write_head(bk, &w);
     if (o->provenance) {
         ig_jw_raw(&w, ",\"vendor\":");
         ig_jw_raw(&w, o->provenance);
@@ -466,7 +523,11 @@ on_outcome(void *cookie, struct route_outcome *o)
     } else {
         rl->res.err = err;
     }
-    license_header(&rl->backend->contract, rl->res.license, sizeof rl->res.license);
+    const struct relay_head *head = head_of(gw, rl->backend);
+    if (head)
+        ig_scopy(rl->res.license, sizeof rl->res.license, head->license);
+    else
+        license_header(&rl->backend->contract, rl->res.license, sizeof rl->res.license);
     struct ig_buf prov = {0}, rec = {0};
     int built = provenance_text(rl, o, ok, snapshot_code, &err, &prov) == 0 &&
                 record_text(rl, o, prov.data, &err, &rec) == 0;
