@@ -39,6 +39,7 @@
 struct relay {
     struct route_gateway *gw;
     const struct ig_backend_cfg *backend;
+    const struct relay_head *head;        /* the backend's, from route_relay_heads */
     const struct ig_tenant_cfg *tenant;   /* NULL: a config without tenants */
     char tenant_name[64];
     int more_rungs;                   /* a later rung could serve the request */
@@ -388,8 +389,8 @@ route_relay_heads(struct route_gateway *gw, struct ig_error *err)
     return 0;
 }
 
-/* The backend's head, when it is one of the gateway's (it always is: plans
- * take backends from the config); NULL otherwise. */
+/* The backend's head; NULL for a backend that is not one of the config's
+ * (plans take them from it, so never: the relay then declines). */
 static const struct relay_head *
 head_of(const struct route_gateway *gw, const struct ig_backend_cfg *bk)
 {
@@ -408,12 +409,8 @@ provenance_text(const struct relay *rl, const struct route_outcome *o, int ok, c
                 const struct ig_error *err, struct ig_buf *b)
 {
     const struct ig_backend_cfg *bk = rl->backend;
-    const struct relay_head *head = head_of(rl->gw, bk);
     struct ig_jw w = {.b = b};
-    if (head)
-        ig_jw_raw(&w, head->text);
-    else
-        write_head(bk, &w);
+    ig_jw_raw(&w, rl->head->text);
     if (o->provenance) {
         ig_jw_raw(&w, ",\"vendor\":");
         ig_jw_raw(&w, o->provenance);
@@ -523,11 +520,7 @@ on_outcome(void *cookie, struct route_outcome *o)
     } else {
         rl->res.err = err;
     }
-    const struct relay_head *head = head_of(gw, rl->backend);
-    if (head)
-        ig_scopy(rl->res.license, sizeof rl->res.license, head->license);
-    else
-        license_header(&rl->backend->contract, rl->res.license, sizeof rl->res.license);
+    ig_scopy(rl->res.license, sizeof rl->res.license, rl->head->license);
     struct ig_buf prov = {0}, rec = {0};
     int built = provenance_text(rl, o, ok, snapshot_code, &err, &prov) == 0 &&
                 record_text(rl, o, prov.data, &err, &rec) == 0;
@@ -582,8 +575,9 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
     if (first < 0)
         return 0;   /* the durable path says why nothing can serve it */
     const struct ig_backend_cfg *b = cand[first].backend;
+    const struct relay_head *head = head_of(gw, b);
     char why[256];
-    if (!gw->exec.can_relay(gw->exec.ud, b) ||
+    if (!head || !gw->exec.can_relay(gw->exec.ud, b) ||
         (gw->exec.can_run && !gw->exec.can_run(gw->exec.ud, b, why, sizeof why)))
         return 0;
     /* The relay reserves nothing: only where there is nothing to reserve. */
@@ -612,6 +606,7 @@ route_gateway_relay(struct route_gateway *gw, const struct route_relay *rr,
     }
     rl->gw = gw;
     rl->backend = b;
+    rl->head = head;
     rl->tenant = tenant;
     ig_scopy(rl->tenant_name, sizeof rl->tenant_name, rr->tenant);
     rl->more_rungs = more;
