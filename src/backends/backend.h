@@ -172,6 +172,9 @@ struct be_call {
 int be_x_start(struct be_call *c, const char *method, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int be_x_header(struct be_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The vendor's credential header: head (its name and any scheme, as
+ * "Authorization: Bearer ") and then the credential. */
+int be_x_credential(struct be_call *c, const char *head);
 /* Sets a JSON body (steals body) with its Content-Type. */
 int be_x_json(struct be_call *c, json_t *body);
 /* An answer header, case-insensitive; NULL when absent. */

@@ -152,7 +152,7 @@ bfl_submit(struct be_call *c)
         return -1;
     }
     if (be_x_start(c, "POST", "%s/v1/%s", c->base, model) != 0 ||
-        be_x_header(c, "x-key: %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "x-key: ") != 0 ||
         be_x_header(c, "accept: application/json") != 0) {
         json_decref(body);
         return -1;
@@ -170,7 +170,7 @@ next_poll(struct be_call *c)
 {
     struct bfl_state *s = c->state;
     if (be_x_start(c, "GET", "%s", s->polling_url) != 0 ||
-        be_x_header(c, "x-key: %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "x-key: ") != 0 ||
         be_x_header(c, "accept: application/json") != 0)
         return be_fail(c, 500, "upstream_error", "out of memory");
     c->x.phase = BE_PHASE_POLL;

@@ -79,7 +79,7 @@ fal_submit(struct be_call *c)
         be_note(c, "dropped", "negative prompt: fal's flux models take none "
                               "(set vendor_params.negative_prompt for a model that does)");
     if (be_x_start(c, "POST", "%s/%s", c->base, model_of(c)) != 0 ||
-        be_x_header(c, "Authorization: Key %s", c->credential ? c->credential : "") != 0) {
+        be_x_credential(c, "Authorization: Key ") != 0) {
         json_decref(body);
         return -1;
     }
@@ -91,7 +91,7 @@ static enum be_next
 get(struct be_call *c, const char *url, long wait_ms)
 {
     if (be_x_start(c, "GET", "%s", url) != 0 ||
-        be_x_header(c, "Authorization: Key %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Key ") != 0)
         return be_fail(c, 500, "upstream_error", "out of memory");
     c->x.phase = BE_PHASE_POLL;
     c->x.untrusted_url = 1;
@@ -283,7 +283,7 @@ fal_cancel(struct be_call *c)
     if (!slash || strcmp(slash, "/status") != 0)
         return -1;
     if (be_x_start(c, "PUT", "%.*s/cancel", (int)(slash - s->status_url), s->status_url) != 0 ||
-        be_x_header(c, "Authorization: Key %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Key ") != 0)
         return -1;
     c->x.untrusted_url = 1;
     return 0;

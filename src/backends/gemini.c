@@ -121,7 +121,7 @@ gemini_submit(struct be_call *c)
     const char *v1beta = strstr(c->base, "/v1beta");
     if (be_x_start(c, "POST", "%s%s/models/%s:generateContent", c->base,
                    v1beta && v1beta[7] == '\0' ? "" : "/v1beta", model) != 0 ||
-        be_x_header(c, "x-goog-api-key: %s", c->credential ? c->credential : "") != 0) {
+        be_x_credential(c, "x-goog-api-key: ") != 0) {
         json_decref(body);
         return -1;
     }

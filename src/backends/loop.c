@@ -17,6 +17,7 @@
 #include "backends/urlguard.h"
 #include "core/alloc.h"
 #include "core/secret.h"
+#include "core/str.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -242,7 +243,7 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->x.status);
     char *ct = NULL;
     curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
-    snprintf(c->x.content_type, sizeof c->x.content_type, "%s", ct ? ct : "");
+    ig_scopy(c->x.content_type, sizeof c->x.content_type, ct ? ct : "");
     c->x.curl_code = code;
     if (c->cancelling) {
         /* The vendor's answer to our cancel: noted, and the call is over. */
@@ -301,7 +302,7 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
              * is: moved, not copied. */
             c->result.raw = c->x.answer;
             memset(&c->x.answer, 0, sizeof c->x.answer);
-            snprintf(c->result.raw_type, sizeof c->result.raw_type, "%s", c->x.content_type);
+            ig_scopy(c->result.raw_type, sizeof c->result.raw_type, c->x.content_type);
         }
         finish(l, c);
     } else if (next == BE_SEND) {

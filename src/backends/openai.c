@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/jscan.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +90,7 @@ openai_submit_generate(struct be_call *c)
         if (passthrough(key))
             json_object_set(body, key, v);
     if (be_x_start(c, "POST", "%s/images/generations", c->base) != 0 ||
-        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Bearer ") != 0)
         return -1;
     return be_x_json(c, body);
 }
@@ -122,7 +123,7 @@ openai_submit_edit(struct be_call *c)
     if (!c->req.input)
         return be_fail(c, 400, "invalid_request", "an edit needs an input image"), -1;
     if (be_x_start(c, "POST", "%s/images/edits", c->base) != 0 ||
-        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Bearer ") != 0)
         return -1;
     curl_mime *m = curl_mime_init(c->easy);
     if (!m)
@@ -324,11 +325,11 @@ openai_poll(struct be_call *c)
             continue;
         json_object_set_new(p, f[k].key, json_string(v));
         if (k == 4)
-            snprintf(fmt, sizeof fmt, "%s", v);
+            ig_scopy(fmt, sizeof fmt, v);
         ig_free(v);
     }
     char mime[48];
-    snprintf(mime, sizeof mime, "image/%s", fmt);
+    ig_sjoin(mime, sizeof mime, "image/", fmt);
     c->result.charged = 1;
     struct ig_buf raw = {0};
     enum be_next next = BE_DONE;
@@ -421,8 +422,7 @@ openai_relay(struct be_call *c)
         head = tail = brace ? (size_t)(brace - q->relay_body) + 1 : 0;
     }
     int rc = be_x_start(c, "POST", "%s/images/generations", c->base) != 0 ||
-                     be_x_header(c, "Authorization: Bearer %s",
-                                 c->credential ? c->credential : "") != 0 ||
+                     be_x_credential(c, "Authorization: Bearer ") != 0 ||
                      be_x_header(c, "Content-Type: application/json") != 0 ||
                      ig_buf_reserve(&c->x.body, q->relay_len + strlen(model) + 16) != 0 ||
                      ig_buf_append(&c->x.body, q->relay_body, head) != 0 ||

@@ -42,7 +42,7 @@ pr_submit(struct be_call *c)
         return be_fail(c, 400, "invalid_request", "remove-background needs an input image"), -1;
     int v2 = is_v2(c);
     if (be_x_start(c, "POST", "%s/%s", c->base, v2 ? "v2/edit" : "v1/segment") != 0 ||
-        be_x_header(c, "x-api-key: %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "x-api-key: ") != 0 ||
         be_x_header(c, "accept: image/*") != 0)
         return -1;
     curl_mime *m = curl_mime_init(c->easy);

@@ -4,6 +4,7 @@
 #include "backends/backend.h"
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/str.h"
 
 #include <limits.h>
 #include <openssl/evp.h>
@@ -53,32 +54,54 @@ int
 be_x_start(struct be_call *c, const char *method, const char *fmt, ...)
 {
     exchange_reset(&c->x);
-    snprintf(c->x.method, sizeof c->x.method, "%s", method);
+    ig_scopy(c->x.method, sizeof c->x.method, method);
+    /* Formatted once when the URL fits the stack (it nearly always does). */
+    char small[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0 || !(c->x.url = ig_malloc((size_t)n + 1)))
         return -1;
+    if ((size_t)n < sizeof small) {
+        memcpy(c->x.url, small, (size_t)n + 1);
+        return 0;
+    }
     va_start(ap, fmt);
     vsnprintf(c->x.url, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return 0;
 }
 
-int
-be_x_header(struct be_call *c, const char *fmt, ...)
+static int
+add_header(struct be_call *c, const char *line)
 {
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     struct curl_slist *h = curl_slist_append(c->x.headers, line);
     if (!h)
         return -1;
     c->x.headers = h;
     return 0;
+}
+
+int
+be_x_header(struct be_call *c, const char *fmt, ...)
+{
+    if (!strchr(fmt, '%'))
+        return add_header(c, fmt);
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return add_header(c, line);
+}
+
+int
+be_x_credential(struct be_call *c, const char *head)
+{
+    char line[2048];
+    ig_sjoin(line, sizeof line, head, c->credential ? c->credential : "");
+    return add_header(c, line);
 }
 
 int
@@ -203,7 +226,7 @@ be_result_add_image(struct be_result *r, const void *data, size_t len, const cha
         return -1;
     memcpy(im->data, data, len);
     im->len = len;
-    snprintf(im->mime, sizeof im->mime, "%s", mime ? mime : "application/octet-stream");
+    ig_scopy(im->mime, sizeof im->mime, mime ? mime : "application/octet-stream");
     r->n_images++;
     return 0;
 }

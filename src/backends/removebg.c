@@ -47,7 +47,7 @@ rb_submit(struct be_call *c)
         return be_fail(c, 400, "invalid_request", "remove-background needs an input image"), -1;
     const char *v1 = strstr(c->base, "/v1.0");
     if (be_x_start(c, "POST", "%s%s/removebg", c->base, v1 && v1[5] == '\0' ? "" : "/v1.0") != 0 ||
-        be_x_header(c, "X-Api-Key: %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "X-Api-Key: ") != 0 ||
         be_x_header(c, "accept: image/*") != 0)
         return -1;
     curl_mime *m = curl_mime_init(c->easy);

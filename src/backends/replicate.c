@@ -87,7 +87,7 @@ rep_submit(struct be_call *c)
         rc = be_x_start(c, "POST", "%s/v1/models/%s/predictions", c->base, model);
     }
     if (rc != 0 ||
-        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "Authorization: Bearer ") != 0 ||
         be_x_header(c, "Prefer: wait") != 0) {
         json_decref(body);
         return -1;
@@ -113,7 +113,7 @@ next_poll(struct be_call *c)
 {
     struct rep_state *s = c->state;
     if (be_x_start(c, "GET", "%s", s->get) != 0 ||
-        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Bearer ") != 0)
         return be_fail(c, 500, "upstream_error", "out of memory");
     c->x.phase = BE_PHASE_POLL;
     c->x.untrusted_url = 1;
@@ -287,7 +287,7 @@ rep_cancel(struct be_call *c)
     if (!s || !s->get)
         return -1;
     if (be_x_start(c, "POST", "%s/cancel", s->get) != 0 ||
-        be_x_header(c, "Authorization: Bearer %s", c->credential ? c->credential : "") != 0)
+        be_x_credential(c, "Authorization: Bearer ") != 0)
         return -1;
     c->x.untrusted_url = 1;
     return 0;

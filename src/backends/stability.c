@@ -130,7 +130,7 @@ stab_submit(struct be_call *c)
     if (!(c->state = ig_calloc(1, sizeof(struct stab_state))))
         return -1;
     if (be_x_start(c, "POST", "%s/v2beta/stable-image/%s", c->base, path) != 0 ||
-        be_x_header(c, "authorization: Bearer %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "authorization: Bearer ") != 0 ||
         be_x_header(c, "accept: image/*") != 0)
         return -1;
     curl_mime *m = curl_mime_init(c->easy);
@@ -198,7 +198,7 @@ poll_result(struct be_call *c)
 {
     struct stab_state *s = c->state;
     if (be_x_start(c, "GET", "%s/v2beta/results/%s", c->base, s->id) != 0 ||
-        be_x_header(c, "authorization: Bearer %s", c->credential ? c->credential : "") != 0 ||
+        be_x_credential(c, "authorization: Bearer ") != 0 ||
         be_x_header(c, "accept: image/*") != 0)
         return be_fail(c, 500, "upstream_error", "out of memory");
     c->x.phase = BE_PHASE_POLL;

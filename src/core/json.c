@@ -126,6 +126,14 @@ static int
 put_real(struct ig_buf *b, double v)
 {
     char t[40];
+    /* A whole number below 2^53 (a price of 0, most often): "%.17g" writes
+     * its digits as %lld would, and the ".0" follows. -0 keeps its sign
+     * through snprintf. */
+    if (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))) {
+        size_t k = ig_fmt_ll(t, (long long)v);
+        memcpy(t + k, ".0", 2);
+        return ig_buf_append(b, t, k + 2);
+    }
     int n = snprintf(t, sizeof t - 3, "%.17g", v);
     if (n < 0 || (size_t)n >= sizeof t - 3 || !isfinite(v))
         return -1;

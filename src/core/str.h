@@ -23,4 +23,11 @@ size_t ig_sjoin(char *dst, size_t size, const char *a, const char *b);
 size_t ig_fmt_ll(char dst[IG_INT_TEXT], long long v);
 size_t ig_fmt_ull(char dst[IG_INT_TEXT], unsigned long long v);
 
+/* v with six decimals, the same text as snprintf(dst, IG_FIXED6_TEXT,
+ * "%.6f", v) -- which it calls for a value whose millionths are not a
+ * whole number below 2^40 (a price past a million dollars, a negative or
+ * non-finite one); gives its length. */
+#define IG_FIXED6_TEXT 32
+size_t ig_fmt_fixed6(char dst[IG_FIXED6_TEXT], double v);
+
 #endif

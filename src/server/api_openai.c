@@ -12,6 +12,7 @@
 #include "server/internal.h"
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/str.h"
 #include "route/gateway.h"
 #include "store/store.h"
 
@@ -220,8 +221,8 @@ answer_relay(struct srv_req *r, const char *unused)
         return ret;
     }
     const struct ig_backend_cfg *b = res->backend;
-    char cost[32];
-    snprintf(cost, sizeof cost, "%.6f", res->cost_usd);
+    char cost[IG_FIXED6_TEXT];
+    ig_fmt_fixed6(cost, res->cost_usd);
     const char *headers[] = {
         "X-Imagegate-Job", res->job_id,
         "X-Imagegate-Backend", b->name,

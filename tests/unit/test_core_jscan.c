@@ -337,6 +337,28 @@ test_dump_failures_leave_buffer(void **state)
     json_decref(v);
 }
 
+/* Reals, where ig_json_dump writes a whole number below 2^53 itself and
+ * the rest through %.17g: the same text as jansson's for each. */
+static void
+test_dump_reals_like_jansson(void **state)
+{
+    (void)state;
+    const double v[] = {0.0,  -0.0,  1.0,   -5.0, 0.5, 1e-7, 123456789012345.0,
+                        9007199254740991.0, -9007199254740991.0, 9007199254740992.0,
+                        1e17, 1e300, -2.5e-300, 4.35};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        json_t *doc = json_pack("[f]", v[k]);
+        char *want = json_dumps(doc, JSON_COMPACT);
+        struct ig_buf got = {0};
+        assert_int_equal(ig_json_dump(doc, &got), 0);
+        if (strcmp(got.data, want) != 0)
+            fail_msg("%.17g: %s, jansson %s", v[k], got.data, want);
+        ig_buf_free(&got);
+        free(want);
+        json_decref(doc);
+    }
+}
+
 /* ig_json_walk builds the tree json_loadb builds, without falling back to
  * it, for what vendors send (the fuzz target holds the two against each
  * other on every input jscan accepts); where jansson refuses the text, so
@@ -389,6 +411,7 @@ main(void)
         cmocka_unit_test(test_string_writer_round_trips),
         cmocka_unit_test(test_long_strings_every_position),
         cmocka_unit_test(test_dump_failures_leave_buffer),
+        cmocka_unit_test(test_dump_reals_like_jansson),
         cmocka_unit_test(test_walk_reads_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
