@@ -450,10 +450,12 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filenam
             r->too_many_parts = 1;
             return MHD_YES;
         }
+        if (!r->parts && !(r->parts = ig_calloc(SRV_MAX_PARTS, sizeof *r->parts)))
+            return MHD_NO;
         p = &r->parts[r->n_parts++];
-        snprintf(p->name, sizeof p->name, "%s", key);
-        snprintf(p->filename, sizeof p->filename, "%s", filename ? filename : "");
-        snprintf(p->type, sizeof p->type, "%s", content_type ? content_type : "");
+        ig_scopy(p->name, sizeof p->name, key);
+        ig_scopy(p->filename, sizeof p->filename, filename ? filename : "");
+        ig_scopy(p->type, sizeof p->type, content_type ? content_type : "");
     }
     if (size && ig_buf_append(&p->data, data, size) != 0)
         return MHD_NO;
@@ -467,6 +469,7 @@ req_free(struct srv_req *r)
         MHD_destroy_post_processor(r->pp);
     for (int i = 0; i < r->n_parts; i++)
         ig_buf_free(&r->parts[i].data);
+    ig_free(r->parts);
     ig_buf_free(&r->body);
     route_relay_result_clear(&r->relay);
     json_decref(r->deferred_body);

@@ -505,6 +505,34 @@ test_openai_edits_multipart(void **state)
     assert_int_equal(r.status, 415);
     json_decref(j);
     ig_buf_free(&r.body);
+    /* A form of more fields than a request keeps (24): refused whole. */
+    c = curl_easy_init();
+    mime = curl_mime_init(c);
+    for (int i = 0; i < 25; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        p = curl_mime_addpart(mime);
+        curl_mime_name(p, name);
+        curl_mime_data(p, "v", CURL_ZERO_TERMINATED);
+    }
+    h = curl_slist_append(NULL, "Authorization: Bearer alpha-key");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    j = json_loadb(body.data, body.len, 0, NULL);
+    if (status != 400 || !j)
+        fail_msg("a form of 25 fields: %ld %.*s", status, (int)body.len, body.data);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "too_many_parts");
+    json_decref(j);
+    ig_buf_free(&body);
+    curl_slist_free_all(h);
+    curl_mime_free(mime);
+    curl_easy_cleanup(c);
 }
 
 static void
