@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,30 +229,10 @@ ig_jw_str(struct ig_jw *w, const char *s)
 }
 
 void
-ig_jw_printf(struct ig_jw *w, const char *fmt, ...)
+ig_jw_real(struct ig_jw *w, double v)
 {
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (w->failed)
-        return;
-    if (n < 0) {
+    if (!w->failed && (isfinite(v) ? put_real(w->b, v) : ig_buf_append(w->b, "null", 4)) != 0)
         w->failed = 1;
-    } else if ((size_t)n < sizeof small) {
-        if (ig_buf_append(w->b, small, (size_t)n) != 0)
-            w->failed = 1;
-    } else {
-        if (ig_buf_reserve(w->b, (size_t)n) != 0) {
-            w->failed = 1;
-            return;
-        }
-        va_start(ap, fmt);
-        vsnprintf(w->b->data + w->b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        w->b->len += (size_t)n;
-    }
 }
 
 int

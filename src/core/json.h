@@ -57,7 +57,9 @@ struct ig_jw {
 };
 void ig_jw_raw(struct ig_jw *w, const char *text);          /* JSON text as it is */
 void ig_jw_str(struct ig_jw *w, const char *s);             /* a string literal */
-void ig_jw_printf(struct ig_jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a number as ig_json_dump writes a real (jansson's text); null when it is
+ * not finite */
+void ig_jw_real(struct ig_jw *w, double v);
 int ig_jw_end(const struct ig_jw *w);
 
 #endif

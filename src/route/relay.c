@@ -415,7 +415,8 @@ provenance_text(const struct relay *rl, const struct route_outcome *o, int ok, c
         ig_jw_raw(&w, ",\"vendor\":");
         ig_jw_raw(&w, o->provenance);
     }
-    ig_jw_printf(&w, ",\"relay\":true,\"cost_usd\":%.17g", rl->res.ok ? rl->res.cost_usd : 0.0);
+    ig_jw_raw(&w, ",\"relay\":true,\"cost_usd\":");
+    ig_jw_real(&w, rl->res.ok ? rl->res.cost_usd : 0.0);
     ig_jw_raw(&w, ",\"attempts\":[{\"attempt\":1,\"backend\":");
     ig_jw_str(&w, bk->name);
     ig_jw_raw(&w, ",\"outcome\":");
