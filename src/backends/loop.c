@@ -144,6 +144,11 @@ send_exchange(struct be_loop *l, struct be_call *c)
         if (left < total)
             total = left;
     }
+    /* A handle that sent an exchange of this call is cleared here, as the
+     * next is set on it; one fresh from easy_take is clear already (a relay,
+     * one exchange, used to be cleared twice). */
+    if (c->exchanges > 0)
+        curl_easy_reset(e);
     if (c->x.untrusted_url) {
         /* A URL the vendor gave: checked like a user's, but the vendor's own
          * loopback emulator is trusted as far as its endpoint is. */
@@ -294,7 +299,6 @@ answered(struct be_loop *l, struct be_call *c, CURLcode code)
         send_exchange(l, c);
         return;
     }
-    curl_easy_reset(c->easy);
     enum be_next next = be_call_dispatch(c);
     if (next == BE_DONE) {
         if (c->req.relay_body && c->result.ok && c->exchanges == 1) {
@@ -366,7 +370,6 @@ cancel_call(struct be_loop *l, struct be_call *c)
 {
     if (c->cancelling || !unlink_call(l, c))
         return;
-    curl_easy_reset(c->easy);
     if (c->proto->cancel && c->proto->cancel(c) == 0) {
         c->cancelling = 1;
         c->x.phase = BE_PHASE_POLL;
