@@ -33,6 +33,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "image/image.h"
 
 #define BE_MAX_IMAGES 8
@@ -84,6 +85,11 @@ struct be_result {
     int n_images;
     json_t *provenance;              /* request id, model, fingerprint, seed, finish reason,
                                       * usage, timings, dropped parameters */
+    struct ig_buf provenance_text;   /* a relay's provenance instead, as the members of a
+                                      * JSON object without its braces: it is only ever
+                                      * written out, and building a tree to dump it was
+                                      * a twentieth of a relay's instructions. Never both:
+                                      * be_provenance turns the text into the tree. */
     struct ig_buf raw;               /* a relay: the vendor's answer, untouched, when the
                                       * images came in it (no download was needed) */
     char raw_type[128];
@@ -218,6 +224,25 @@ int be_base64_encode(const void *data, size_t len, struct ig_buf *out);
  * (json_object_set_new then drops the value). Submit slots add to it
  * rather than replace it: a note made before would be lost. */
 json_t *be_provenance(struct be_call *c);
+
+/* Writes provenance members into the tree, or for a relay whose provenance
+ * has no tree, into provenance_text. Errors are sticky: be_prov_end is 0,
+ * or -1 when memory ran out (what was written stays, maybe cut short: the
+ * text is then dropped, as a tree drops a value it could not make). */
+struct be_prov {
+    struct be_call *c;
+    json_t *tree;                    /* NULL: the text */
+    struct ig_jw w;
+};
+void be_prov_begin(struct be_prov *p, struct be_call *c);
+void be_prov_str(struct be_prov *p, const char *key, const char *value);
+void be_prov_int(struct be_prov *p, const char *key, long long value);
+/* A value already checked by ig_jscan (text[0..len) is one JSON value).
+ * Text keeps it as it came, without the whitespace between tokens, when
+ * it is ASCII; otherwise it goes through jansson, as into the tree. */
+void be_prov_json(struct be_prov *p, const char *key, const char *text, size_t len);
+int be_prov_end(struct be_prov *p);
+
 /* Notes a parameter the contract made the adapter drop or translate. */
 void be_note(struct be_call *c, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

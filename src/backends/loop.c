@@ -232,12 +232,12 @@ finish(struct be_loop *l, struct be_call *c)
 {
     (void)l;
     be_call_settle(c);
-    if (c->result.provenance || (c->result.provenance = json_object())) {
-        json_object_set_new(c->result.provenance, "adapter", json_string(c->proto->name));
-        json_object_set_new(c->result.provenance, "exchanges", json_integer(c->exchanges));
-        json_object_set_new(c->result.provenance, "vendor_ms",
-                            json_integer(mono_ms() - c->started_ms));
-    }
+    struct be_prov p;
+    be_prov_begin(&p, c);
+    be_prov_str(&p, "adapter", c->proto->name);
+    be_prov_int(&p, "exchanges", c->exchanges);
+    be_prov_int(&p, "vendor_ms", mono_ms() - c->started_ms);
+    be_prov_end(&p);
     c->done(c->ud, c);
 }
 

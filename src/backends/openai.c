@@ -301,33 +301,30 @@ openai_poll(struct be_call *c)
     size_t n_items = 0;
     if (ig_jscan_items(doc, &f[0], items, BE_MAX_IMAGES, &n_items) != 0 || n_items == 0)
         return be_fail(c, 502, "malformed_response", "HTTP 200 with no image in data[]");
-    if (!c->result.provenance)
-        c->result.provenance = json_object();
-    json_t *p = c->result.provenance;
-    json_object_set_new(p, "model", json_string(model_of(c)));
+    struct be_prov p;
+    be_prov_begin(&p, c);
+    be_prov_str(&p, "model", model_of(c));
     const char *rid = be_answer_header(c, "x-request-id");
     if (rid)
-        json_object_set_new(p, "request_id", json_string(rid));
+        be_prov_str(&p, "request_id", rid);
     /* OpenAI reports no build for images; imagegate's emulator does, and a
      * proxy in front of OpenAI may. */
     const char *fp = be_answer_header(c, "x-emulator-fingerprint");
     if (fp)
-        json_object_set_new(p, "fingerprint", json_string(fp));
-    if (f[1].type == IG_J_OBJECT) {
-        json_t *usage = ig_json_from_scanned(doc + f[1].off, f[1].len);
-        if (usage)
-            json_object_set_new(p, "usage", usage);
-    }
+        be_prov_str(&p, "fingerprint", fp);
+    if (f[1].type == IG_J_OBJECT)
+        be_prov_json(&p, "usage", doc + f[1].off, f[1].len);
     char fmt[32] = "png";
     for (int k = 2; k < 6; k++) {
         char *v = answer_string(doc, &f[k]);
         if (!v)
             continue;
-        json_object_set_new(p, f[k].key, json_string(v));
+        be_prov_str(&p, f[k].key, v);
         if (k == 4)
             ig_scopy(fmt, sizeof fmt, v);
         ig_free(v);
     }
+    be_prov_end(&p);
     char mime[48];
     ig_sjoin(mime, sizeof mime, "image/", fmt);
     c->result.charged = 1;

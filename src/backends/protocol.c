@@ -21,6 +21,7 @@ be_result_clear(struct be_result *r)
     for (int i = 0; i < r->n_images; i++)
         ig_free(r->images[i].data);
     json_decref(r->provenance);
+    ig_buf_free(&r->provenance_text);
     ig_buf_free(&r->raw);
     memset(r, 0, sizeof *r);
     r->retry_after_ms = -1;
@@ -360,7 +361,134 @@ be_note(struct be_call *c, const char *kind, const char *fmt, ...)
 json_t *
 be_provenance(struct be_call *c)
 {
-    if (!c->result.provenance)
-        c->result.provenance = json_object();
-    return c->result.provenance;
+    struct be_result *r = &c->result;
+    if (!r->provenance && r->provenance_text.len) {
+        /* Written as text so far (a relay), and now wanted as a tree. */
+        struct ig_buf whole = {0};
+        if (ig_buf_puts(&whole, "{") == 0 &&
+            ig_buf_append(&whole, r->provenance_text.data, r->provenance_text.len) == 0 &&
+            ig_buf_puts(&whole, "}") == 0)
+            r->provenance = json_loadb(whole.data, whole.len, 0, NULL);
+        ig_buf_free(&whole);
+        ig_buf_free(&r->provenance_text);
+    }
+    if (!r->provenance)
+        r->provenance = json_object();
+    return r->provenance;
+}
+
+void
+be_prov_begin(struct be_prov *p, struct be_call *c)
+{
+    p->c = c;
+    p->w = (struct ig_jw){.b = &c->result.provenance_text};
+    p->tree = c->req.relay_body && !c->result.provenance ? NULL : be_provenance(c);
+}
+
+/* ,"key": in the text (the comma unless it is the first member) */
+static void
+prov_key(struct be_prov *p, const char *key)
+{
+    if (p->w.b->len)
+        ig_jw_raw(&p->w, ",");
+    ig_jw_str(&p->w, key);
+    ig_jw_raw(&p->w, ":");
+}
+
+/* Whether s is ASCII: the common case, which needs no UTF-8 check. */
+static int
+ascii_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
+void
+be_prov_str(struct be_prov *p, const char *key, const char *value)
+{
+    if (p->tree) {
+        json_object_set_new(p->tree, key, json_string(value));
+        return;
+    }
+    if (!ascii_n(value, strlen(value))) {
+        /* Dropped where the tree drops it: json_string refuses bad UTF-8. */
+        json_t *v = json_string(value);
+        if (!v)
+            return;
+        json_decref(v);
+    }
+    prov_key(p, key);
+    ig_jw_str(&p->w, value);
+}
+
+void
+be_prov_int(struct be_prov *p, const char *key, long long value)
+{
+    if (p->tree) {
+        json_object_set_new(p->tree, key, json_integer(value));
+        return;
+    }
+    char t[IG_INT_TEXT];
+    ig_fmt_ll(t, value);
+    prov_key(p, key);
+    ig_jw_raw(&p->w, t);
+}
+
+void
+be_prov_json(struct be_prov *p, const char *key, const char *text, size_t len)
+{
+    if (p->tree || !ascii_n(text, len)) {
+        json_t *v = ig_json_from_scanned(text, len);
+        if (!v)
+            return;
+        if (p->tree) {
+            json_object_set_new(p->tree, key, v);
+            return;
+        }
+        prov_key(p, key);
+        if (!p->w.failed && ig_json_dump(v, p->w.b) != 0)
+            p->w.failed = 1;
+        json_decref(v);
+        return;
+    }
+    /* The scan checked the syntax: between tokens only whitespace is
+     * dropped, and a string's bytes are copied as they are. */
+    prov_key(p, key);
+    if (p->w.failed || ig_buf_reserve(p->w.b, len) != 0) {
+        p->w.failed = 1;
+        return;
+    }
+    char *out = p->w.b->data + p->w.b->len;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        char ch = text[i];
+        if (ch == '"') {
+            /* To its closing quote; bounded by len all the same. */
+            size_t j = i + 1;
+            while (j < len && text[j] != '"')
+                j += text[j] == '\\' ? 2 : 1;
+            size_t end = j < len ? j + 1 : len;
+            memcpy(out + n, text + i, end - i);
+            n += end - i;
+            i = end;
+        } else {
+            if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+                out[n++] = ch;
+            i++;
+        }
+    }
+    p->w.b->len += n;
+    out[n] = '\0';
+}
+
+int
+be_prov_end(struct be_prov *p)
+{
+    if (!p->tree && ig_jw_end(&p->w) != 0) {
+        ig_buf_free(&p->c->result.provenance_text);
+        return -1;
+    }
+    return 0;
 }

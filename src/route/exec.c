@@ -71,12 +71,17 @@ finish(struct pending *p, struct be_result *r)
     o.raw = r->raw;
     memset(&r->raw, 0, sizeof r->raw);
     memcpy(o.raw_type, r->raw_type, sizeof o.raw_type);
-    if (r->provenance) {
-        struct ig_buf text = {0};
-        if (ig_json_dump(r->provenance, &text) == 0)
+    struct ig_buf text = {0};
+    if (r->provenance_text.len) {
+        if (ig_buf_reserve(&text, r->provenance_text.len + 2) == 0 &&
+            ig_buf_append(&text, "{", 1) == 0 &&
+            ig_buf_append(&text, r->provenance_text.data, r->provenance_text.len) == 0 &&
+            ig_buf_append(&text, "}", 1) == 0)
             o.provenance = ig_buf_steal(&text, NULL);
-        ig_buf_free(&text);
+    } else if (r->provenance && ig_json_dump(r->provenance, &text) == 0) {
+        o.provenance = ig_buf_steal(&text, NULL);
     }
+    ig_buf_free(&text);
     route_done_fn done = p->done;
     void *cookie = p->cookie;
     ig_free(p->input);

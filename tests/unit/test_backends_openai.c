@@ -631,6 +631,85 @@ test_answer_shapes(void **state)
     MHD_stop_daemon(d);
 }
 
+/* A relay's provenance is written as text, not built as a tree: the same
+ * members with the same values as the tree a durable call builds from the
+ * same answer -- a usage object laid out with whitespace (dropped) or
+ * holding non-ASCII text (through jansson), strings with escapes, UTF-8,
+ * and bytes that are not UTF-8 (dropped, as the tree drops them) -- apart
+ * from vendor_ms, a time. When something wants the tree after the text
+ * began (a note), the text becomes the tree, with nothing lost. */
+static void
+test_relay_provenance_text_is_the_tree(void **state)
+{
+    char ep[64];
+    struct ig_backend_cfg b;
+    struct MHD_Daemon *d = canned_start(&b, ep, sizeof ep);
+    static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
+                                  "z8AAAAMBAQAYjZ2wAAAAAElFTkSuQmCC";
+    static const char *const tails[] = {
+        ",\"usage\":{\"total_tokens\":9,\"input_tokens\":2},\"size\":\"1024x1024\","
+        "\"quality\":\"low\",\"output_format\":\"png\",\"background\":\"opaque\"",
+        ",\"usage\" : {\n  \"total_tokens\" : 9 ,\n  \"details\" : {\"a b\" : [1, 2.5e3, true,"
+        " null, \"x\\\" \\\\ y\"]}\r\n}\t,\"quality\":\"lo\\u0077\\n\"",
+        ",\"usage\":{\"caf\xc3\xa9\":1},\"quality\":\"h\xc3\xa9\"",
+        ",\"usage\":{\"n\":1},\"quality\":\"\xff\xfe\",\"size\":\"a\\u00e9\"",
+        "",
+    };
+    static const char client[] = "{\"prompt\":\"x\"}";
+    for (size_t k = 0; k < sizeof tails / sizeof tails[0]; k++) {
+        struct ig_buf answer = {0};
+        assert_int_equal(ig_buf_printf(&answer, "{\"data\":[{\"b64_json\":\"%s\"}]%s}", png_b64,
+                                       tails[k]), 0);
+        canned = answer.data;
+        json_t *got[2];
+        for (int relay = 0; relay < 2; relay++) {
+            struct be_request req = {.cfg = &b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+            if (relay) {
+                req.relay_body = client;
+                req.relay_len = strlen(client);
+            }
+            struct be_call *c = run(&req);
+            if (!c->result.ok)
+                fail_msg("answer %zu relay %d: %s", k, relay, c->result.err.message);
+            if (relay) {
+                assert_null(c->result.provenance);
+                struct ig_buf whole = {0};
+                assert_int_equal(ig_buf_printf(&whole, "{%s}", c->result.provenance_text.data),
+                                 0);
+                json_error_t je;
+                got[1] = json_loadb(whole.data, whole.len, 0, &je);
+                if (!got[1])
+                    fail_msg("answer %zu: the text is not JSON (%s): %s", k, je.text, whole.data);
+                ig_buf_free(&whole);
+                /* Wanted as a tree now: the text becomes it. */
+                json_t *tree = be_provenance(c);
+                assert_int_equal(c->result.provenance_text.len, 0);
+                assert_true(json_equal(tree, got[1]));
+            } else {
+                assert_int_equal(c->result.provenance_text.len, 0);
+                got[0] = json_deep_copy(c->result.provenance);
+            }
+            be_call_free(c);
+        }
+        for (int i = 0; i < 2; i++) {
+            assert_true(json_is_integer(json_object_get(got[i], "vendor_ms")));
+            json_object_del(got[i], "vendor_ms");
+        }
+        if (!json_equal(got[0], got[1])) {
+            char *t0 = json_dumps(got[0], JSON_SORT_KEYS), *t1 = json_dumps(got[1], JSON_SORT_KEYS);
+            fail_msg("answer %zu:\n tree %s\n text %s", k, t0, t1);
+        }
+        if (k == 1)
+            assert_string_equal(json_string_value(json_object_get(got[1], "quality")), "low\n");
+        if (k == 3)
+            assert_null(json_object_get(got[1], "quality"));
+        json_decref(got[0]);
+        json_decref(got[1]);
+        ig_buf_free(&answer);
+    }
+    MHD_stop_daemon(d);
+}
+
 /* A relayed answer goes back to the client as it came: a PNG in it is
  * decoded only as far as its header, and its whole size is kept beside;
  * a JPEG, and any answer outside the relay, is decoded whole. */
@@ -705,6 +784,7 @@ main(void)
         cmocka_unit_test(test_driven_loop),
         cmocka_unit_test(test_answer_shapes),
         cmocka_unit_test(test_relay_reads_png_heads),
+        cmocka_unit_test(test_relay_provenance_text_is_the_tree),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
