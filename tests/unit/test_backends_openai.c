@@ -631,6 +631,22 @@ test_answer_shapes(void **state)
     MHD_stop_daemon(d);
 }
 
+/* A generation on the canned vendor, relayed (relay_body sent as it is)
+ * when relay_body is set; it must succeed, label naming the case. */
+static struct be_call *
+run_generation(struct ig_backend_cfg *b, const char *relay_body, const char *label)
+{
+    struct be_request req = {.cfg = b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
+    if (relay_body) {
+        req.relay_body = relay_body;
+        req.relay_len = strlen(relay_body);
+    }
+    struct be_call *c = run(&req);
+    if (!c->result.ok)
+        fail_msg("%s: %s", label, c->result.err.message);
+    return c;
+}
+
 /* A relay's provenance is written as text, not built as a tree: the same
  * members with the same values as the tree a durable call builds from the
  * same answer -- a usage object laid out with whitespace (dropped) or
@@ -663,14 +679,9 @@ test_relay_provenance_text_is_the_tree(void **state)
         canned = answer.data;
         json_t *got[2];
         for (int relay = 0; relay < 2; relay++) {
-            struct be_request req = {.cfg = &b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
-            if (relay) {
-                req.relay_body = client;
-                req.relay_len = strlen(client);
-            }
-            struct be_call *c = run(&req);
-            if (!c->result.ok)
-                fail_msg("answer %zu relay %d: %s", k, relay, c->result.err.message);
+            char label[48];
+            snprintf(label, sizeof label, "answer %zu relay %d", k, relay);
+            struct be_call *c = run_generation(&b, relay ? client : NULL, label);
             if (relay) {
                 assert_null(c->result.provenance);
                 struct ig_buf whole = {0};
@@ -735,14 +746,9 @@ test_relay_reads_png_heads(void **state)
         assert_int_equal(ig_buf_printf(&answer, "{\"data\":[{\"b64_json\":\"%s\"}]}", b64.data), 0);
         canned = answer.data;
         for (int relay = 0; relay < 2; relay++) {
-            struct be_request req = {.cfg = &b, .cls = IG_CLASS_GENERATE, .prompt = "x", .n = 1};
-            if (relay) {
-                req.relay_body = client;
-                req.relay_len = strlen(client);
-            }
-            struct be_call *c = run(&req);
-            if (!c->result.ok)
-                fail_msg("fmt %d relay %d: %s", k, relay, c->result.err.message);
+            char label[48];
+            snprintf(label, sizeof label, "fmt %d relay %d", k, relay);
+            struct be_call *c = run_generation(&b, relay ? client : NULL, label);
             struct be_image *im = &c->result.images[0];
             if (relay && k == 0) {
                 assert_int_equal(im->size, enc.len);

@@ -458,6 +458,26 @@ test_openai_generations(void **state)
     ig_buf_free(&r.body);
 }
 
+/* POSTs a form to /v1/images/edits as tenant alpha; the status, and the
+ * answer into body. */
+static long
+post_form(curl_mime *mime, CURL *c, struct ig_buf *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/images/edits", base);
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer alpha-key");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    return status;
+}
+
 static void
 test_openai_edits_multipart(void **state)
 {
@@ -478,25 +498,14 @@ test_openai_edits_multipart(void **state)
     p = curl_mime_addpart(mime);
     curl_mime_name(p, "n");
     curl_mime_data(p, "1", CURL_ZERO_TERMINATED);
-    char url[256];
-    snprintf(url, sizeof url, "%s/v1/images/edits", base);
-    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer alpha-key");
     struct ig_buf body = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    long status;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    long status = post_form(mime, c, &body);
     if (status != 200)
         fail_msg("edits: %ld %s", status, body.data);
     json_t *j = json_loadb(body.data, body.len, 0, NULL);
     assert_non_null(json_object_get(json_array_get(json_object_get(j, "data"), 0), "b64_json"));
     json_decref(j);
     ig_buf_free(&body);
-    curl_slist_free_all(h);
     curl_mime_free(mime);
     curl_easy_cleanup(c);
     /* Edits without an image, and as JSON, are refused. */
@@ -515,14 +524,7 @@ test_openai_edits_multipart(void **state)
         curl_mime_name(p, name);
         curl_mime_data(p, "v", CURL_ZERO_TERMINATED);
     }
-    h = curl_slist_append(NULL, "Authorization: Bearer alpha-key");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    status = post_form(mime, c, &body);
     j = json_loadb(body.data, body.len, 0, NULL);
     if (status != 400 || !j)
         fail_msg("a form of 25 fields: %ld %.*s", status, (int)body.len, body.data);
@@ -530,7 +532,6 @@ test_openai_edits_multipart(void **state)
                         "too_many_parts");
     json_decref(j);
     ig_buf_free(&body);
-    curl_slist_free_all(h);
     curl_mime_free(mime);
     curl_easy_cleanup(c);
 }
