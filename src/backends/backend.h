@@ -224,6 +224,10 @@ int be_base64_encode(const void *data, size_t len, struct ig_buf *out);
  * (json_object_set_new then drops the value). Submit slots add to it
  * rather than replace it: a note made before would be lost. */
 json_t *be_provenance(struct be_call *c);
+/* The result's provenance as one JSON object's text, whichever way it was
+ * written (provenance_text or the tree), appended to out: 0; 1 when there
+ * is none; -1 out of memory. */
+int be_provenance_json(const struct be_result *r, struct ig_buf *out);
 
 /* Writes provenance members into the tree, or for a relay whose provenance
  * has no tree, into provenance_text. Errors are sticky: be_prov_end is 0,

@@ -358,6 +358,20 @@ be_note(struct be_call *c, const char *kind, const char *fmt, ...)
     json_array_append_new(notes, json_pack("{s:s,s:s}", "kind", kind, "message", msg));
 }
 
+int
+be_provenance_json(const struct be_result *r, struct ig_buf *out)
+{
+    const struct ig_buf *t = &r->provenance_text;
+    if (t->len)
+        return ig_buf_reserve(out, t->len + 2) == 0 && ig_buf_append(out, "{", 1) == 0 &&
+                       ig_buf_append(out, t->data, t->len) == 0 && ig_buf_append(out, "}", 1) == 0
+                   ? 0
+                   : -1;
+    if (!r->provenance)
+        return 1;
+    return ig_json_dump(r->provenance, out);
+}
+
 json_t *
 be_provenance(struct be_call *c)
 {
@@ -365,9 +379,7 @@ be_provenance(struct be_call *c)
     if (!r->provenance && r->provenance_text.len) {
         /* Written as text so far (a relay), and now wanted as a tree. */
         struct ig_buf whole = {0};
-        if (ig_buf_puts(&whole, "{") == 0 &&
-            ig_buf_append(&whole, r->provenance_text.data, r->provenance_text.len) == 0 &&
-            ig_buf_puts(&whole, "}") == 0)
+        if (be_provenance_json(r, &whole) == 0)
             r->provenance = json_loadb(whole.data, whole.len, 0, NULL);
         ig_buf_free(&whole);
         ig_buf_free(&r->provenance_text);
@@ -453,34 +465,9 @@ be_prov_json(struct be_prov *p, const char *key, const char *text, size_t len)
         json_decref(v);
         return;
     }
-    /* The scan checked the syntax: between tokens only whitespace is
-     * dropped, and a string's bytes are copied as they are. */
     prov_key(p, key);
-    if (p->w.failed || ig_buf_reserve(p->w.b, len) != 0) {
+    if (!p->w.failed && ig_json_compact(p->w.b, text, len) != 0)
         p->w.failed = 1;
-        return;
-    }
-    char *out = p->w.b->data + p->w.b->len;
-    size_t n = 0;
-    for (size_t i = 0; i < len;) {
-        char ch = text[i];
-        if (ch == '"') {
-            /* To its closing quote; bounded by len all the same. */
-            size_t j = i + 1;
-            while (j < len && text[j] != '"')
-                j += text[j] == '\\' ? 2 : 1;
-            size_t end = j < len ? j + 1 : len;
-            memcpy(out + n, text + i, end - i);
-            n += end - i;
-            i = end;
-        } else {
-            if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
-                out[n++] = ch;
-            i++;
-        }
-    }
-    p->w.b->len += n;
-    out[n] = '\0';
 }
 
 int

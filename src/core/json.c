@@ -241,14 +241,30 @@ ig_jw_end(const struct ig_jw *w)
     return w->failed ? -1 : 0;
 }
 
-/* ---- Trees from text jscan accepted ---------------------------------------- */
+/* ---- Trees and text from text jscan accepted -------------------------------- */
+
+static int
+is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 static const char *
 skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    while (p < end && is_ws(*p))
         p++;
     return p;
+}
+
+/* The closing quote of the string whose contents start at q; end when
+ * there is none before it. */
+static const char *
+string_close(const char *q, const char *end)
+{
+    while (q < end && *q != '"')
+        q += *q == '\\' && end - q > 1 ? 2 : 1;
+    return q;
 }
 
 /* The string literal at p (its opening quote) decoded into a new buffer:
@@ -260,9 +276,7 @@ literal(const char *doc, const char *p, const char *end, const char **after, siz
 {
     if (p >= end || *p != '"')
         return NULL;
-    const char *q = p + 1;
-    while (q < end && *q != '"')
-        q += *q == '\\' ? 2 : 1;
+    const char *q = string_close(p + 1, end);
     if (q >= end)
         return NULL;
     struct ig_jfield f = {.type = IG_J_STRING, .off = (size_t)(p - doc),
@@ -384,4 +398,29 @@ ig_json_from_scanned(const char *text, size_t len)
 {
     json_t *v = ig_json_walk(text, len);
     return v ? v : json_loadb(text, len, JSON_DECODE_ANY, NULL);
+}
+
+int
+ig_json_compact(struct ig_buf *b, const char *text, size_t len)
+{
+    if (ig_buf_reserve(b, len) != 0)
+        return -1;
+    char *out = b->data + b->len;
+    size_t n = 0;
+    for (const char *p = text, *end = text + len; p < end;) {
+        if (*p == '"') {
+            const char *q = string_close(p + 1, end);
+            const char *stop = q < end ? q + 1 : end;
+            memcpy(out + n, p, (size_t)(stop - p));
+            n += (size_t)(stop - p);
+            p = stop;
+        } else {
+            if (!is_ws(*p))
+                out[n++] = *p;
+            p++;
+        }
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
 }

@@ -47,6 +47,10 @@ json_t *ig_json_from_scanned(const char *text, size_t len);
  * is (what jansson refuses, a number of 64 characters or more) and when
  * out of memory. For the tests, which hold it against json_loadb. */
 json_t *ig_json_walk(const char *text, size_t len);
+/* Appends text[0..len), one JSON value that ig_jscan has accepted, without
+ * the whitespace between its tokens; strings and numbers as they are.
+ * 0, or -1 out of memory (b as it was). */
+int ig_json_compact(struct ig_buf *b, const char *text, size_t len);
 
 /* A writer with a sticky error, so that a known shape is written as a run
  * of statements and checked once at the end: ig_jw_end is 0, or -1 when

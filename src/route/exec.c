@@ -8,7 +8,6 @@
 #include "route/exec.h"
 #include "backends/local/local.h"
 #include "core/alloc.h"
-#include "core/json.h"
 #include "route/sched.h"
 
 #include <pthread.h>
@@ -72,15 +71,8 @@ finish(struct pending *p, struct be_result *r)
     memset(&r->raw, 0, sizeof r->raw);
     memcpy(o.raw_type, r->raw_type, sizeof o.raw_type);
     struct ig_buf text = {0};
-    if (r->provenance_text.len) {
-        if (ig_buf_reserve(&text, r->provenance_text.len + 2) == 0 &&
-            ig_buf_append(&text, "{", 1) == 0 &&
-            ig_buf_append(&text, r->provenance_text.data, r->provenance_text.len) == 0 &&
-            ig_buf_append(&text, "}", 1) == 0)
-            o.provenance = ig_buf_steal(&text, NULL);
-    } else if (r->provenance && ig_json_dump(r->provenance, &text) == 0) {
+    if (be_provenance_json(r, &text) == 0)
         o.provenance = ig_buf_steal(&text, NULL);
-    }
     ig_buf_free(&text);
     route_done_fn done = p->done;
     void *cookie = p->cookie;

@@ -9,7 +9,7 @@
  * and refuse the same documents. What jansson parses, ig_json_dump writes
  * as the same bytes as json_dumps, with numbers read as integers and as
  * reals; and what jscan accepts, ig_json_walk reads as json_loadb does (or
- * leaves to it). A disagreement aborts, so that libFuzzer keeps the input. */
+ * leaves to it), and ig_json_compact writes as text jansson reads the same. A disagreement aborts, so that libFuzzer keeps the input. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -128,6 +128,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *got = ig_json_walk(doc, size);
         check(!got || (want && json_equal(got, want)));
         json_decref(got);
+        /* Without its whitespace it is the same document to jansson. */
+        struct ig_buf flat = {0};
+        check(ig_json_compact(&flat, doc, size) == 0);
+        json_t *again = json_loadb(flat.data ? flat.data : "", flat.len, JSON_DECODE_ANY, NULL);
+        check(!want == !again && (!want || json_equal(want, again)));
+        json_decref(again);
+        ig_buf_free(&flat);
         json_decref(want);
     }
     dump_agrees(doc, size, 0);

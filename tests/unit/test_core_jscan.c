@@ -375,6 +375,32 @@ test_dump_reals_like_jansson(void **state)
     }
 }
 
+/* ig_json_compact drops the whitespace between tokens and nothing else:
+ * not inside strings (escaped quotes and backslashes included), not in
+ * numbers; the text reads as the same tree; and a cut document (a string
+ * with no end) is copied to its end without reading past it. */
+static void
+test_compact_keeps_strings(void **state)
+{
+    (void)state;
+    static const char text[] = " {\n  \"a b\" : [1, 2.5e3 , true,\tnull, \"x\\\" \\\\ y\"],\r\n"
+                               "  \"c\" : { } }\n";
+    struct ig_buf b = {0};
+    assert_int_equal(ig_buf_puts(&b, "kept:"), 0);
+    assert_int_equal(ig_json_compact(&b, text, strlen(text)), 0);
+    assert_string_equal(b.data, "kept:{\"a b\":[1,2.5e3,true,null,\"x\\\" \\\\ y\"],\"c\":{}}");
+    json_t *want = json_loads(text, 0, NULL), *got = json_loads(b.data + 5, 0, NULL);
+    assert_non_null(want);
+    assert_true(json_equal(want, got));
+    json_decref(want);
+    json_decref(got);
+    ig_buf_free(&b);
+    static const char cut[] = "\"ab \\";
+    assert_int_equal(ig_json_compact(&b, cut, strlen(cut)), 0);
+    assert_string_equal(b.data, cut);
+    ig_buf_free(&b);
+}
+
 /* ig_json_walk builds the tree json_loadb builds, without falling back to
  * it, for what vendors send (the fuzz target holds the two against each
  * other on every input jscan accepts); where jansson refuses the text, so
@@ -428,6 +454,7 @@ main(void)
         cmocka_unit_test(test_long_strings_every_position),
         cmocka_unit_test(test_dump_failures_leave_buffer),
         cmocka_unit_test(test_dump_reals_like_jansson),
+        cmocka_unit_test(test_compact_keeps_strings),
         cmocka_unit_test(test_walk_reads_as_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
