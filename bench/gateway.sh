@@ -33,6 +33,7 @@
 # little.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/upstream.sh"
 small_s=${1:-10}; large_s=${2:-20}
 build=$here/build
 peers=$here/.deps/peers
@@ -53,22 +54,7 @@ up=18990 ig=18991 pk=18992 ig2=18993 hp=18994 fl=18995
 "$build/bench/fake_upstream" $up ${ANSWER_PNG:-} >/dev/null & pids+=($!); uppid=$!
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data, threads: 1, workers: 1, log_level: warn}
-backends:
-  - name: upstream
-    adapter: openai
-    endpoint: http://127.0.0.1:$up/v1
-    credential: env:BENCH_KEY
-    model: gpt-image-1
-    contract:
-      classes: [generate]
-      sizes: [1024x1024]
-      grammar: natural-language
-      tier: fingerprint
-      license: {id: proprietary, flags: [commercial]}
-      price: {model: free}
-ladders:
-  - {name: gen, class: generate, rungs: [{backend: upstream}]}
-gate: {enabled: false}
+$(upstream_yaml "$up")
 YAML
 BENCH_KEY=sk-bench taskset -c 0 "$build/imagegate" serve --config "$tmp/ig.yaml" >"$tmp/ig.log" 2>&1 & pids+=($!); igpid=$!
 sed -e "s/127.0.0.1:$ig/127.0.0.1:$ig2/" -e "s/threads: 1/threads: 2/" -e "s#$tmp/data#$tmp/data2#" \

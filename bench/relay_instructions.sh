@@ -15,6 +15,7 @@
 # Usage: bench/relay_instructions.sh [N]   (default 1000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/upstream.sh"
 n=${1:-1000}
 build=$here/build
 command -v valgrind >/dev/null || { echo "bench: installing valgrind"; apt-get install -y -qq valgrind >/dev/null; }
@@ -28,22 +29,7 @@ up=18980 port=18981
 printf '%s' '{"model":"gpt-image-1","prompt":"a lighthouse on a cliff at dusk, oil painting, warm light, long shadows, seen from the sea","n":1,"size":"1024x1024","quality":"low","output_format":"png","background":"opaque","moderation":"auto","user":"bench-user-0001"}' >"$tmp/small.json"
 cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$port, data_dir: $tmp/data, threads: 2, workers: 1, log_level: warn}
-backends:
-  - name: upstream
-    adapter: openai
-    endpoint: http://127.0.0.1:$up/v1
-    credential: env:BENCH_KEY
-    model: gpt-image-1
-    contract:
-      classes: [generate]
-      sizes: [1024x1024]
-      grammar: natural-language
-      tier: fingerprint
-      license: {id: proprietary, flags: [commercial]}
-      price: {model: free}
-ladders:
-  - {name: gen, class: generate, rungs: [{backend: upstream}]}
-gate: {enabled: false}
+$(upstream_yaml "$up")
 YAML
 
 count() {  # count NAME REQUESTS -> total instructions of one run

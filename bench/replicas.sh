@@ -5,6 +5,7 @@
 # same fake upstream. Not run by CI. Usage: bench/replicas.sh [SECONDS] [CONC]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/upstream.sh"
 secs=${1:-10}; conc=${2:-16}
 build=$here/build
 tmp=$(mktemp -d); chmod 755 "$tmp"; pids=()
@@ -27,22 +28,7 @@ config() {  # config NAME PORT STORE_LINES
   cat >"$tmp/$1.yaml" <<YAML
 server: {listen: 127.0.0.1:$2, data_dir: $tmp/$1, threads: 2, workers: 2, log_level: warn}
 $3
-backends:
-  - name: upstream
-    adapter: openai
-    endpoint: http://127.0.0.1:$up/v1
-    credential: env:BENCH_KEY
-    model: gpt-image-1
-    contract:
-      classes: [generate]
-      sizes: [1024x1024]
-      grammar: natural-language
-      tier: fingerprint
-      license: {id: proprietary, flags: [commercial]}
-      price: {model: free}
-ladders:
-  - {name: gen, class: generate, rungs: [{backend: upstream}]}
-gate: {enabled: false}
+$(upstream_yaml "$up")
 YAML
 }
 printf 'wrk.method="POST"\nwrk.body=%s\nwrk.headers["Content-Type"]="application/json"\n' \
