@@ -706,8 +706,26 @@ static const struct field gate_fields[] = {
     FLD(struct ig_gate_cfg, "enabled", F_BOOL, enabled, 0),
     FEND};
 
+/* The memory libmicrohttpd gives each connection, where the request line
+ * and headers must fit: under 4 KiB a common browser request is refused,
+ * and over 1 MiB a thousand idle connections could hold a gigabyte. */
+static int
+read_header_bytes(struct loader *L, yaml_node_t *n, void *base)
+{
+    long v;
+    if (read_long(L, n, "max_header_bytes", &v, 1) != 0)
+        return -1;
+    if (v < (4L << 10) || v > (1L << 20)) {
+        diag(L, n, "'max_header_bytes' must be from 4KiB to 1MiB, not %ld", v);
+        return -1;
+    }
+    ((struct ig_limits *)base)->max_header_bytes = v;
+    return 0;
+}
+
 static const struct field limits_fields[] = {
     FLD(struct ig_limits, "max_body_bytes", F_BYTES, max_body_bytes, 0),
+    FFN("max_header_bytes", 0, read_header_bytes),
     FLD(struct ig_limits, "max_input_bytes", F_BYTES, max_input_bytes, 0),
     FLD(struct ig_limits, "max_width", F_INT, max_width, 0),
     FLD(struct ig_limits, "max_height", F_INT, max_height, 0),
@@ -1024,6 +1042,7 @@ apply_defaults(struct ig_config *c)
 {
     struct ig_limits *l = &c->limits;
     if (!l->max_body_bytes)    l->max_body_bytes = 32L << 20;
+    if (!l->max_header_bytes)  l->max_header_bytes = 16L << 10;
     if (!l->max_input_bytes)   l->max_input_bytes = 25L << 20;
     if (!l->max_width)         l->max_width = 16384;
     if (!l->max_height)        l->max_height = 16384;

@@ -163,6 +163,7 @@ struct ig_ladder_cfg {
 /* ---- Limits ------------------------------------------------------------ */
 struct ig_limits {
     long   max_body_bytes;
+    long   max_header_bytes;   /* an HTTP connection's memory: its request line and headers */
     long   max_input_bytes;    /* one encoded image */
     int    max_width, max_height;
     long   max_pixels;

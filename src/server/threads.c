@@ -251,10 +251,16 @@ start_thread(struct srv *s, struct srv_thread *t, unsigned limit, struct ig_erro
     if (!t->loop)
         return -1;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+    /* A connection's memory is limits.max_header_bytes, 16 KiB unless set,
+     * where libmicrohttpd's default is 32: it zeroes all of it after every
+     * request of a keep-alive connection, and that was a tenth of a relay's
+     * instructions (callgrind, 1,000 relays: 335.7M against 311.5M). */
     t->daemon = MHD_start_daemon(flags, 0, NULL, NULL, srv_handle, s,
                                  MHD_OPTION_NOTIFY_COMPLETED, srv_completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, t,
                                  MHD_OPTION_CONNECTION_LIMIT, limit,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                 (size_t)s->cfg->limits.max_header_bytes,
                                  MHD_OPTION_CONNECTION_TIMEOUT,
                                  (unsigned)(s->cfg->limits.request_timeout_ms / 1000 + 1),
                                  MHD_OPTION_END);

@@ -160,6 +160,28 @@ test_wrong_types(void **state)
 }
 
 static void
+test_header_bytes_range(void **state)
+{
+    static const char *const bad[] = {"1KiB", "2MiB", "lots"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[4096];
+        snprintf(text, sizeof text, "%slimits: {max_header_bytes: %s}\n", base, bad[i]);
+        assert_null(load(text));
+        expect_diag(27, 0, "'max_header_bytes' must be");
+    }
+    char text[4096];
+    snprintf(text, sizeof text, "%slimits: {max_header_bytes: 64KiB}\n", base);
+    struct ig_config *c = load(text);
+    assert_non_null(c);
+    assert_int_equal(c->limits.max_header_bytes, 64L << 10);
+    ig_config_free(c);
+    c = load(base);
+    assert_non_null(c);
+    assert_int_equal(c->limits.max_header_bytes, 16L << 10);
+    ig_config_free(c);
+}
+
+static void
 test_missing_contract_field(void **state)
 {
     assert_null(load(edit_line(10, "      supports: [seed]")));
@@ -290,6 +312,7 @@ main(void)
         cmocka_unit_test(test_default_config_loads),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_header_bytes_range),
         cmocka_unit_test(test_missing_contract_field),
         cmocka_unit_test(test_ladder_unknown_backend),
         cmocka_unit_test(test_ladder_class_mismatch),

@@ -26,7 +26,7 @@
 
 /* key "alpha-key" and "beta-key", hashed */
 static const char config_yaml[] =
-    "limits: {max_body_bytes: 2MiB, max_json_depth: 8, job_timeout_ms: 10000}\n"
+    "limits: {max_body_bytes: 2MiB, max_header_bytes: 8KiB, max_json_depth: 8, job_timeout_ms: 10000}\n"
     "fetch: {allow_http: true, allow_loopback: true}\n"
     "backends:\n"
     "  - name: fake\n"
@@ -399,6 +399,20 @@ test_hostile_bodies(void **state)
     json_decref(j);
     ig_buf_free(&r.body);
     ig_free(huge);
+    /* Headers within limits.max_header_bytes (8 KiB here) are read; over it,
+     * refused with 431 before any handler runs. */
+    char *pad = ig_malloc(12 << 10);
+    assert_non_null(pad);
+    for (size_t kib = 4; kib <= 12; kib += 8) {
+        int n = snprintf(pad, 12 << 10, "X-Pad: ");
+        memset(pad + n, 'a', (kib << 10) - (size_t)n);
+        pad[(kib << 10) - 1] = '\0';
+        j = call("GET", "/v2/nothing", "alpha-key", NULL, NULL, 0, pad, &r);
+        assert_int_equal(r.status, kib == 4 ? 404 : 431);
+        json_decref(j);
+        ig_buf_free(&r.body);
+    }
+    ig_free(pad);
     /* Wrong media type. */
     j = call("POST", "/v1/jobs", "alpha-key", "text/plain", "{}", 2, NULL, &r);
     assert_int_equal(r.status, 415);
