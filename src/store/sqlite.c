@@ -130,6 +130,19 @@ static const char *const migrations[] = {
     "CREATE TABLE journal_marker (id INTEGER PRIMARY KEY CHECK (id = 1),"
     "  gen INTEGER NOT NULL, off INTEGER NOT NULL);"
     "INSERT INTO journal_marker VALUES (1, 0, 0);",
+    /* 4: attempts stored in their primary key's B-tree alone (WITHOUT
+     * ROWID), not in a rowid table beside an index of (job_id, n): one
+     * B-tree insert fewer for every attempt, the relay's record included.
+     * Importing a relay's record (the job and its attempt, 60 to a
+     * transaction, checkpointed as the store does) measured 4.4-4.5 us of
+     * CPU against 4.9-5.2. */
+    "CREATE TABLE attempts_keyed ("
+    "  job_id TEXT NOT NULL, n INTEGER NOT NULL, backend TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL, detail TEXT, at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, n)) WITHOUT ROWID;"
+    "INSERT INTO attempts_keyed SELECT job_id, n, backend, outcome, detail, at_ms FROM attempts;"
+    "DROP TABLE attempts;"
+    "ALTER TABLE attempts_keyed RENAME TO attempts;",
 };
 
 static int

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -859,6 +860,73 @@ test_leases(void **state)
     store_close(b);
 }
 
+/* A store made by an older imagegate (schema 3: attempts in a rowid
+ * table) is migrated on open, its attempts kept. */
+static void
+test_migration_keeps_attempts(void **state)
+{
+    if (strncmp(url, "postgres", 8) == 0)
+        return;
+    char sub[300], blobs[320], path[340];
+    snprintf(sub, sizeof sub, "%s/v3", dir);
+    snprintf(blobs, sizeof blobs, "%s/blobs", sub);
+    snprintf(path, sizeof path, "%s/imagegate.db", sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *v3 =
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, class TEXT NOT NULL,"
+        "  state INTEGER NOT NULL, request TEXT, result TEXT, error TEXT, vendor TEXT,"
+        "  attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+        "  updated_ms INTEGER NOT NULL, owner TEXT, lease_ms INTEGER);"
+        "CREATE INDEX jobs_unfinished ON jobs(state) WHERE state < 2;"
+        "CREATE TABLE attempts (job_id TEXT NOT NULL, n INTEGER NOT NULL, backend TEXT NOT NULL,"
+        "  outcome TEXT NOT NULL, detail TEXT, at_ms INTEGER NOT NULL, PRIMARY KEY (job_id, n));"
+        "CREATE TABLE idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT,"
+        "  job_id TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (tenant, key));"
+        "CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL,"
+        "  job_id TEXT, attempt INTEGER, state TEXT NOT NULL, usd REAL NOT NULL,"
+        "  at_ms INTEGER NOT NULL);"
+        "CREATE INDEX ledger_tenant ON ledger(tenant, at_ms);"
+        "CREATE TABLE journal_marker (id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  gen INTEGER NOT NULL, off INTEGER NOT NULL);"
+        "INSERT INTO journal_marker VALUES (1, 0, 0);"
+        "INSERT INTO jobs VALUES ('job_old', 'acme', 'generate', 2, '{}', '{}', NULL, NULL, 2,"
+        "  1, 2, NULL, NULL);"
+        "INSERT INTO attempts VALUES ('job_old', 1, 'gen-a', 'server_error', '{\"s\":500}', 1);"
+        "INSERT INTO attempts VALUES ('job_old', 2, 'gen-b', 'ok', NULL, 2);"
+        "PRAGMA user_version = 3;";
+    assert_int_equal(sqlite3_exec(db, v3, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct ig_error err = {0};
+    struct store *s = store_open_url(sub, blobs, &err);
+    if (!s)
+        fail_msg("opening a schema-3 store: %s", err.message);
+    assert_int_equal(store_attempt_add(s, "job_old", 3, "gen-c", "ok", NULL, &err), 0);
+    store_close(s);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(n || ':' || backend || ':' || "
+                                            "outcome || ':' || COALESCE(detail, '-'), ' ') FROM "
+                                            "(SELECT * FROM attempts ORDER BY n)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "1:gen-a:server_error:{\"s\":500} 2:gen-b:ok:- 3:gen-c:ok:-");
+    sqlite3_finalize(st);
+    /* The table has no rowid now. */
+    assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT rowid FROM attempts", -1, &st, NULL),
+                         SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void
 test_bad_directory(void **state)
 {
@@ -886,6 +954,7 @@ main(void)
         cmocka_unit_test(test_journal_hostile_records),
         cmocka_unit_test(test_journal_without_room),
         cmocka_unit_test(test_unfinished_listing),
+        cmocka_unit_test(test_migration_keeps_attempts),
         cmocka_unit_test(test_bad_directory),
         cmocka_unit_test(test_ids_sort_by_time),
     };
