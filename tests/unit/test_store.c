@@ -358,6 +358,16 @@ test_journal_torn_and_foreign(void **state)
     assert_int_equal(aside, 1);
 }
 
+/* A directory of the test's own for a SQLite store, under dir/name, and
+ * the path of its blobs. */
+static void
+own_store_dir(const char *name, char *sub, size_t n_sub, char *blobs, size_t n_blobs)
+{
+    snprintf(sub, n_sub, "%s/%s", dir, name);
+    snprintf(blobs, n_blobs, "%s/blobs", sub);
+    assert_int_equal(mkdir(sub, 0700), 0);
+}
+
 /* No room for the journal (a file-size limit stands in for a full disk;
  * its blocks are reserved at open, since a write to a mapped page the disk
  * has no room for is a SIGBUS): the store opens anyway and writes records
@@ -368,9 +378,7 @@ test_journal_without_room(void **state)
     if (strncmp(url, "postgres", 8) == 0)
         return;
     char sub[300], blobs[320], id[40];
-    snprintf(sub, sizeof sub, "%s/noroom", dir);
-    snprintf(blobs, sizeof blobs, "%s/blobs", sub);
-    assert_int_equal(mkdir(sub, 0700), 0);
+    own_store_dir("noroom", sub, sizeof sub, blobs, sizeof blobs);
     store_new_id(id, "job");
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -868,10 +876,8 @@ test_migration_keeps_attempts(void **state)
     if (strncmp(url, "postgres", 8) == 0)
         return;
     char sub[300], blobs[320], path[340];
-    snprintf(sub, sizeof sub, "%s/v3", dir);
-    snprintf(blobs, sizeof blobs, "%s/blobs", sub);
+    own_store_dir("v3", sub, sizeof sub, blobs, sizeof blobs);
     snprintf(path, sizeof path, "%s/imagegate.db", sub);
-    assert_int_equal(mkdir(sub, 0700), 0);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     const char *v3 =
