@@ -30,7 +30,9 @@
 # shows the added latency at a given throughput. Then the c=16 small row is
 # run again in ROUNDS alternating rounds (default 5), and each relay's
 # median added p99 over them is given: one closed-loop p99 here decides
-# little.
+# little. With it, each relay's median req/s and p99/p50: the three relays'
+# tails have had the same shape (p99 about three times p50), so a p99 that
+# differs at one shape differs by the rate, that is, by CPU per request.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/bench/upstream.sh"
@@ -98,6 +100,9 @@ lua() {  # lua BODYFILE HEADERS... -> wrk script path
     for h in "$@"; do echo "wrk.headers[\"${h%%:*}\"] = \"${h#*: }\""; done; } >"$f"
   echo "$f"
 }
+to_ms() {  # wrk's "812.00us", "1.39ms" or "1.02s" -> milliseconds
+  awk -v v="${1:-0}" 'BEGIN{x=v+0; if (v ~ /us$/) x/=1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) x*=1000; print x}'
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 run() {  # run NAME URL BODY SECONDS CONC HEADERS...
   local name=$1 url=$2 body=$3 secs=$4 c=$5; shift 5
@@ -119,8 +124,8 @@ run() {  # run NAME URL BODY SECONDS CONC HEADERS...
     'BEGIN{if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else printf "-"}')
   printf '%-11s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s cpu/req %s us\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}" "$cpu"
   echo "${rps:-0}"  >"$tmp/rps.$name.$(basename "$body" .json).$c"
-  awk -v v="${p99:-0}" 'BEGIN{x=v+0; if (v ~ /us$/) x/=1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) x*=1000; print x}' \
-    >"$tmp/p99.$name.$(basename "$body" .json).$c"
+  to_ms "$p99" >"$tmp/p99.$name.$(basename "$body" .json).$c"
+  to_ms "$p50" >"$tmp/p50.$name.$(basename "$body" .json).$c"
 }
 rss() { awk '/VmHWM/{printf "%.0f MB", $2/1024}' "/proc/$1/status" 2>/dev/null; }
 
@@ -185,7 +190,8 @@ done
 # the direct call and the three relays in turn; each relay's added p99 is
 # taken against its own round's direct call, and the median is given.
 rounds=${ROUNDS:-5}
-echo "small body, c=16, $rounds alternating rounds: added p99 per round (ms), and the median:"
+echo "small body, c=16, $rounds alternating rounds: added p99 per round (ms), and the median;"
+echo "then the medians of req/s and of p99/p50 (the tail's shape: at one shape, p99 follows the rate):"
 for r in $(seq "$rounds"); do
   for name in direct ig-2core haproxy relay-floor; do
     case $name in
@@ -193,14 +199,19 @@ for r in $(seq "$rounds"); do
     esac
     run $name "http://127.0.0.1:$port/v1/images/generations" "$tmp/small.json" "$small_s" 16 >/dev/null
     cp "$tmp/p99.$name.small.16" "$tmp/round.$name.$r"
+    awk -v a="$(cat "$tmp/p99.$name.small.16")" -v b="$(cat "$tmp/p50.$name.small.16")" \
+      'BEGIN{printf "%.2f\n", (b > 0 ? a / b : 0)}' >"$tmp/shape.$name.$r"
+    cp "$tmp/rps.$name.small.16" "$tmp/rate.$name.$r"
   done
 done
+median() { sort -n | awk '{a[NR] = $1} END{if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 for name in ig-2core haproxy relay-floor; do
   added=$(for r in $(seq "$rounds"); do
     awk -v d="$(cat "$tmp/round.direct.$r")" -v x="$(cat "$tmp/round.$name.$r")" 'BEGIN{printf "%.2f\n", x - d}'
   done)
-  median=$(echo "$added" | sort -n | awk '{a[NR] = $1} END{if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}')
-  printf '  %-11s %s  median %s\n' "$name" "$(echo $added)" "$median"
+  printf '  %-11s %s  median %s;  %s req/s, p99/p50 %s\n' "$name" "$(echo $added)" \
+    "$(echo "$added" | median)" "$(cat "$tmp"/rate."$name".* | median)" \
+    "$(cat "$tmp"/shape."$name".* | median)"
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
