@@ -554,6 +554,10 @@ canned_start(struct ig_backend_cfg *b, char *ep, size_t ep_size)
     return d;
 }
 
+/* A 1x1 PNG in base64, the image of the canned answers below. */
+static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
+                              "z8AAAAMBAQAYjZ2wAAAAAElFTkSuQmCC";
+
 /* The answer is read with a structural scan, not a DOM: each shape a vendor
  * may send, well or badly formed, gives the images or the error it should. */
 static void
@@ -562,10 +566,8 @@ test_answer_shapes(void **state)
     char ep[64];
     struct ig_backend_cfg b;
     struct MHD_Daemon *d = canned_start(&b, ep, sizeof ep);
-    /* A 1x1 PNG, plainly and with two of its letters written as \u escapes
+    /* The PNG, plainly and with two of its letters written as \u escapes
      * (valid JSON a vendor may send: the decoder must resolve them). */
-    static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
-                                  "z8AAAAMBAQAYjZ2wAAAAAElFTkSuQmCC";
     char plain[512], escaped[512], two[1024];
     snprintf(plain, sizeof plain,
              "{\"created\":1,\"data\":[{\"b64_json\":\"%s\"}],\"usage\":{\"total_tokens\":9},"
@@ -660,8 +662,6 @@ test_relay_provenance_text_is_the_tree(void **state)
     char ep[64];
     struct ig_backend_cfg b;
     struct MHD_Daemon *d = canned_start(&b, ep, sizeof ep);
-    static const char png_b64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4"
-                                  "z8AAAAMBAQAYjZ2wAAAAAElFTkSuQmCC";
     static const char *const tails[] = {
         ",\"usage\":{\"total_tokens\":9,\"input_tokens\":2},\"size\":\"1024x1024\","
         "\"quality\":\"low\",\"output_format\":\"png\",\"background\":\"opaque\"",
