@@ -8,6 +8,7 @@
 # Usage: bench/waiting.sh [DELAY_MS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/upstream.sh"
 delay=${1:-20000}
 build=$here/build
 tmp=$(mktemp -d); pids=()
@@ -31,23 +32,7 @@ for mode in auto off; do
   cat >"$tmp/ig.yaml" <<YAML
 server: {listen: 127.0.0.1:$ig, data_dir: $tmp/data-$mode, threads: 1, workers: 1, log_level: warn, relay: $mode}
 limits: {job_timeout_ms: $((delay + 60000))}
-backends:
-  - name: slow
-    adapter: openai
-    endpoint: http://127.0.0.1:$up/v1
-    credential: env:BENCH_KEY
-    model: gpt-image-1
-    contract:
-      classes: [generate]
-      sizes: [1024x1024]
-      grammar: natural-language
-      tier: fingerprint
-      license: {id: proprietary, flags: [commercial]}
-      price: {model: free}
-      limits: {total_timeout_ms: $((delay + 60000)), response_timeout_ms: $((delay + 30000))}
-ladders:
-  - {name: gen, class: generate, rungs: [{backend: slow}]}
-gate: {enabled: false}
+$(upstream_yaml "$up" "{total_timeout_ms: $((delay + 60000)), response_timeout_ms: $((delay + 30000))}")
 YAML
   BENCH_KEY=sk-bench "$build/imagegate" serve --config "$tmp/ig.yaml" >"$tmp/ig-$mode.log" 2>&1 & igpid=$!; pids+=($igpid)
   sleep 2
