@@ -33,6 +33,11 @@
 # little. With it, each relay's median req/s and p99/p50: the three relays'
 # tails have had the same shape (p99 about three times p50), so a p99 that
 # differs at one shape differs by the rate, that is, by CPU per request.
+# And the medians of the CPU per request of the relay, of the upstream and
+# of the rest of the machine (wrk, the kernel's threads), with the idle
+# share: the two cores are nearly always busy, so the rate is 2 s of CPU a
+# second over their sum, and what a relay may take for a given rate is what
+# the others leave.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/bench/upstream.sh"
@@ -104,6 +109,9 @@ to_ms() {  # wrk's "812.00us", "1.39ms" or "1.02s" -> milliseconds
   awk -v v="${1:-0}" 'BEGIN{x=v+0; if (v ~ /us$/) x/=1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) x*=1000; print x}'
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The whole machine's busy and idle ticks (every core): what the relay and
+# the upstream did not take of the busy time went to wrk and the kernel.
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
 run() {  # run NAME URL BODY SECONDS CONC HEADERS...
   local name=$1 url=$2 body=$3 secs=$4 c=$5; shift 5
   local script; script=$(lua "$body" "$@")
@@ -113,9 +121,9 @@ run() {  # run NAME URL BODY SECONDS CONC HEADERS...
     haproxy) pid=$hppid;; relay-floor) pid=$flpid;;
   esac
   wrk -t1 -c"$c" -d2s -s "$script" "$url" >/dev/null 2>&1 || true
-  local t0; t0=$(cpu_ticks "$pid")
+  local t0 u0 m0; t0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$uppid"); m0=$(machine_ticks)
   wrk -t1 -c"$c" -d"${secs}s" --latency -s "$script" "$url" >"$tmp/out" 2>&1 || true
-  local t1; t1=$(cpu_ticks "$pid")
+  local t1 u1 m1; t1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$uppid"); m1=$(machine_ticks)
   local rps p50 p99 n cpu
   rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
   p50=$(awk '$1=="50%"{print $2}' "$tmp/out"); p99=$(awk '$1=="99%"{print $2}' "$tmp/out")
@@ -123,6 +131,16 @@ run() {  # run NAME URL BODY SECONDS CONC HEADERS...
   cpu=$(awk -v a="$t0" -v b="$t1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
     'BEGIN{if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else printf "-"}')
   printf '%-11s %-6s c=%-3s %10s req/s  p50 %-9s p99 %-9s cpu/req %s us\n' "$name" "$(basename "$body" .json)" "$c" "${rps:-0}" "${p50:--}" "${p99:--}" "$cpu"
+  echo "$cpu" >"$tmp/cpu.$name.$(basename "$body" .json).$c"
+  # The rest of the machine per request: the upstream's CPU, everything
+  # else's (wrk, the kernel's threads), and the idle share.
+  awk -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" -v r=$((t1 - t0)) -v u=$((u1 - u0)) \
+    -v same=$([ "$pid" = "$uppid" ] && echo 1 || echo 0) -v m0="$m0" -v m1="$m1" 'BEGIN{
+      split(m0, a, " "); split(m1, b, " "); busy = b[1] - a[1]; idle = b[2] - a[2]
+      if (same) r = 0
+      if (n > 0 && busy + idle > 0)
+        printf "%.1f %.1f %.1f\n", u * 1e6 / hz / n, (busy - r - u) * 1e6 / hz / n, 100 * idle / (busy + idle)
+      else print "- - -" }' >"$tmp/machine.$name.$(basename "$body" .json).$c"
   echo "${rps:-0}"  >"$tmp/rps.$name.$(basename "$body" .json).$c"
   to_ms "$p99" >"$tmp/p99.$name.$(basename "$body" .json).$c"
   to_ms "$p50" >"$tmp/p50.$name.$(basename "$body" .json).$c"
@@ -191,7 +209,8 @@ done
 # taken against its own round's direct call, and the median is given.
 rounds=${ROUNDS:-5}
 echo "small body, c=16, $rounds alternating rounds: added p99 per round (ms), and the median;"
-echo "then the medians of req/s and of p99/p50 (the tail's shape: at one shape, p99 follows the rate):"
+echo "then the medians of req/s and of p99/p50 (the tail's shape: at one shape, p99 follows the rate),"
+echo "and of the CPU each process took per request (two cores give 2 s a second to share):"
 for r in $(seq "$rounds"); do
   for name in direct ig-2core haproxy relay-floor; do
     case $name in
@@ -202,9 +221,14 @@ for r in $(seq "$rounds"); do
     awk -v a="$(cat "$tmp/p99.$name.small.16")" -v b="$(cat "$tmp/p50.$name.small.16")" \
       'BEGIN{printf "%.2f\n", (b > 0 ? a / b : 0)}' >"$tmp/shape.$name.$r"
     cp "$tmp/rps.$name.small.16" "$tmp/rate.$name.$r"
+    cp "$tmp/cpu.$name.small.16" "$tmp/rcpu.$name.$r"
+    cp "$tmp/machine.$name.small.16" "$tmp/rmachine.$name.$r"
   done
 done
 median() { sort -n | awk '{a[NR] = $1} END{if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+machine_col() {  # machine_col NAME FIELD -> the median over the rounds
+  for r in $(seq "$rounds"); do cut -d' ' -f"$2" "$tmp/rmachine.$1.$r"; done | median
+}
 for name in ig-2core haproxy relay-floor; do
   added=$(for r in $(seq "$rounds"); do
     awk -v d="$(cat "$tmp/round.direct.$r")" -v x="$(cat "$tmp/round.$name.$r")" 'BEGIN{printf "%.2f\n", x - d}'
@@ -212,6 +236,9 @@ for name in ig-2core haproxy relay-floor; do
   printf '  %-11s %s  median %s;  %s req/s, p99/p50 %s\n' "$name" "$(echo $added)" \
     "$(echo "$added" | median)" "$(cat "$tmp"/rate."$name".* | median)" \
     "$(cat "$tmp"/shape."$name".* | median)"
+  printf '  %-11s CPU per request: itself %s us, the upstream %s, the rest (wrk, kernel) %s; idle %s %%\n' \
+    "" "$(cat "$tmp"/rcpu."$name".* | median)" "$(machine_col "$name" 1)" \
+    "$(machine_col "$name" 2)" "$(machine_col "$name" 3)"
 done
 if ! kill -0 "$igpid" 2>/dev/null; then
   echo "imagegate exited during the run; its log ends:"; tail -n 20 "$tmp/ig.log"
